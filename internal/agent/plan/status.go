@@ -1,0 +1,192 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"peapod/internal/runtime"
+)
+
+// Status computes the pod's status from its spec and what was observed, as
+// the kubelet's generateAPIPodStatus does. Condition transition times are
+// left zero: the caller carries them over from the previous status.
+func Status(pod *corev1.Pod, obs *Observed, sandboxReady bool) corev1.PodStatus {
+	st := corev1.PodStatus{QOSClass: qosClass(pod)}
+	for _, c := range pod.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(pod, &c, obs.Containers[c.Name]))
+	}
+	sort.Slice(st.ContainerStatuses, func(i, j int) bool {
+		return st.ContainerStatuses[i].Name < st.ContainerStatuses[j].Name
+	})
+	st.Phase = phase(pod, st.ContainerStatuses, obs.Terminating)
+	st.Conditions = conditions(st, sandboxReady)
+	return st
+}
+
+func containerStatus(pod *corev1.Pod, c *corev1.Container, o *Container) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
+	if o == nil {
+		o = &Container{}
+	}
+	cs.RestartCount = o.RestartCount
+	if o.Previous != nil {
+		cs.LastTerminationState = runtimeState(o.Previous)
+	}
+	if cur := o.Current; cur != nil {
+		cs.ContainerID = "peapod://" + cur.ID
+		cs.ImageID = cur.ImageID
+		cs.State = runtimeState(cur)
+		cs.Ready = cur.State == runtime.StateRunning
+		started := cur.State == runtime.StateRunning
+		cs.Started = &started
+	}
+	if w := o.Waiting; w != nil {
+		// A container held back keeps its last run as lastState.
+		if cs.State.Terminated != nil {
+			cs.LastTerminationState = cs.State
+		}
+		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}}
+		cs.Ready = false
+	}
+	if cs.State == (corev1.ContainerState{}) {
+		reason := "ContainerCreating"
+		if len(pod.Spec.InitContainers) > 0 {
+			reason = "PodInitializing"
+		}
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason}
+	}
+	if cs.Started == nil {
+		f := false
+		cs.Started = &f
+	}
+	return cs
+}
+
+func runtimeState(s *runtime.ContainerStatus) corev1.ContainerState {
+	switch s.State {
+	case runtime.StateRunning:
+		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(s.StartedAt)}}
+	case runtime.StateExited:
+		reason := "Completed"
+		switch {
+		case s.OOMKilled:
+			reason = "OOMKilled"
+		case s.ExitCode != 0:
+			reason = "Error"
+		}
+		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode:    s.ExitCode,
+			Reason:      reason,
+			Message:     s.Message,
+			StartedAt:   metav1.NewTime(s.StartedAt),
+			FinishedAt:  metav1.NewTime(s.FinishedAt),
+			ContainerID: "peapod://" + s.ID,
+		}}
+	case runtime.StateUnknown:
+		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerStatusUnknown"}}
+	}
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+}
+
+// phase is the kubelet's getPhase over the regular containers.
+func phase(pod *corev1.Pod, statuses []corev1.ContainerStatus, terminating bool) corev1.PodPhase {
+	var running, waiting, stopped, succeeded int
+	for _, cs := range statuses {
+		switch {
+		case cs.State.Running != nil:
+			running++
+		case cs.State.Terminated != nil:
+			stopped++
+			if cs.State.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		case cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil:
+			stopped++
+			if cs.LastTerminationState.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		default:
+			waiting++
+		}
+	}
+	switch {
+	case waiting > 0:
+		return corev1.PodPending
+	case running > 0:
+		return corev1.PodRunning
+	case stopped > 0:
+		if terminating || pod.Spec.RestartPolicy == corev1.RestartPolicyNever || stopped == succeeded && pod.Spec.RestartPolicy != corev1.RestartPolicyAlways {
+			if stopped == succeeded {
+				return corev1.PodSucceeded
+			}
+			return corev1.PodFailed
+		}
+		return corev1.PodRunning
+	}
+	return corev1.PodPending
+}
+
+func conditions(st corev1.PodStatus, sandboxReady bool) []corev1.PodCondition {
+	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue}
+		if !ok {
+			c.Status, c.Reason, c.Message = corev1.ConditionFalse, reason, msg
+		}
+		return c
+	}
+	var unready []string
+	for _, cs := range st.ContainerStatuses {
+		if !cs.Ready {
+			unready = append(unready, cs.Name)
+		}
+	}
+	ready := len(unready) == 0
+	reason, msg := "ContainersNotReady", fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
+	switch st.Phase {
+	case corev1.PodSucceeded:
+		ready, reason, msg = false, "PodCompleted", ""
+	case corev1.PodFailed:
+		ready, reason, msg = false, "PodFailed", ""
+	}
+	initialized := cond(corev1.PodInitialized, true, "", "")
+	if st.Phase == corev1.PodSucceeded {
+		initialized.Reason = "PodCompleted"
+	}
+	return []corev1.PodCondition{
+		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
+		initialized,
+		cond(corev1.PodReady, ready, reason, msg),
+		cond(corev1.ContainersReady, ready, reason, msg),
+		cond(corev1.PodScheduled, true, "", ""),
+	}
+}
+
+// qosClass is the pod's QoS class from its containers' requests and limits.
+func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
+	any, guaranteed := false, true
+	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		r := c.Resources
+		if len(r.Requests) > 0 || len(r.Limits) > 0 {
+			any = true
+		}
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			l, ok := r.Limits[name]
+			req, hasReq := r.Requests[name]
+			if !ok || hasReq && req.Cmp(l) != 0 {
+				guaranteed = false
+			}
+		}
+	}
+	switch {
+	case !any:
+		return corev1.PodQOSBestEffort
+	case guaranteed:
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}

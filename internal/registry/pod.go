@@ -1,0 +1,335 @@
+// Package registry holds the per-resource rules of the API: defaulting,
+// validation and table columns. It is pure: no I/O, no clock, no HTTP, so
+// `peapod up` and the API server apply exactly the same rules.
+package registry
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// DefaultGracePeriodSeconds is the API default of terminationGracePeriodSeconds.
+const DefaultGracePeriodSeconds int64 = 30
+
+// DefaultPod fills the fields the API server defaults, as the core/v1
+// defaulting functions do for the fields peapod reads.
+func DefaultPod(pod *corev1.Pod) {
+	if pod.Namespace == "" {
+		pod.Namespace = corev1.NamespaceDefault
+	}
+	s := &pod.Spec
+	if s.RestartPolicy == "" {
+		s.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if s.DNSPolicy == "" {
+		s.DNSPolicy = corev1.DNSClusterFirst
+	}
+	if s.TerminationGracePeriodSeconds == nil {
+		g := DefaultGracePeriodSeconds
+		s.TerminationGracePeriodSeconds = &g
+	}
+	if s.SchedulerName == "" {
+		s.SchedulerName = corev1.DefaultSchedulerName
+	}
+	if s.SecurityContext == nil {
+		s.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	if s.EnableServiceLinks == nil {
+		t := true
+		s.EnableServiceLinks = &t
+	}
+	for i := range s.InitContainers {
+		defaultContainer(&s.InitContainers[i])
+	}
+	for i := range s.Containers {
+		defaultContainer(&s.Containers[i])
+	}
+	for i := range s.Volumes {
+		v := &s.Volumes[i]
+		switch {
+		case v.ConfigMap != nil && v.ConfigMap.DefaultMode == nil:
+			m := corev1.ConfigMapVolumeSourceDefaultMode
+			v.ConfigMap.DefaultMode = &m
+		case v.Secret != nil && v.Secret.DefaultMode == nil:
+			m := corev1.SecretVolumeSourceDefaultMode
+			v.Secret.DefaultMode = &m
+		case v.DownwardAPI != nil && v.DownwardAPI.DefaultMode == nil:
+			m := corev1.DownwardAPIVolumeSourceDefaultMode
+			v.DownwardAPI.DefaultMode = &m
+		case v.Projected != nil && v.Projected.DefaultMode == nil:
+			m := corev1.ProjectedVolumeSourceDefaultMode
+			v.Projected.DefaultMode = &m
+		}
+	}
+}
+
+func defaultContainer(c *corev1.Container) {
+	if c.ImagePullPolicy == "" {
+		c.ImagePullPolicy = defaultPullPolicy(c.Image)
+	}
+	if c.TerminationMessagePath == "" {
+		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	}
+	if c.TerminationMessagePolicy == "" {
+		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	}
+	for i := range c.Ports {
+		if c.Ports[i].Protocol == "" {
+			c.Ports[i].Protocol = corev1.ProtocolTCP
+		}
+	}
+}
+
+// defaultPullPolicy is Always for ":latest" or an untagged reference, else
+// IfNotPresent (a digest counts as a tag).
+func defaultPullPolicy(image string) corev1.PullPolicy {
+	if strings.Contains(image, "@") {
+		return corev1.PullIfNotPresent
+	}
+	name := image[strings.LastIndex(image, "/")+1:]
+	i := strings.LastIndex(name, ":")
+	if i < 0 || name[i+1:] == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
+}
+
+// ValidatePod checks a (defaulted) pod and returns an Invalid StatusError
+// naming every bad field, as the API server would, or nil.
+func ValidatePod(pod *corev1.Pod) error {
+	var errs field.ErrorList
+	errs = append(errs, validateObjectName(pod.Name, field.NewPath("metadata", "name"))...)
+	if pod.Namespace != "" {
+		for _, msg := range validation.IsDNS1123Label(pod.Namespace) {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "namespace"), pod.Namespace, msg))
+		}
+	}
+	errs = append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Pod").GroupKind(), pod.Name, errs)
+}
+
+func validateObjectName(name string, p *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(p, "name or generateName is required")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		errs = append(errs, field.Invalid(p, name, msg))
+	}
+	return errs
+}
+
+func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	volumes, verrs := validateVolumes(s.Volumes, p.Child("volumes"))
+	errs = append(errs, verrs...)
+
+	switch s.RestartPolicy {
+	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("restartPolicy"), s.RestartPolicy,
+			[]corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}))
+	}
+	if g := s.TerminationGracePeriodSeconds; g != nil && *g < 0 {
+		errs = append(errs, field.Invalid(p.Child("terminationGracePeriodSeconds"), *g, "must be >= 0"))
+	}
+	if len(s.Containers) == 0 {
+		errs = append(errs, field.Required(p.Child("containers"), ""))
+	}
+	names := sets.New[string]()
+	for i := range s.InitContainers {
+		c := &s.InitContainers[i]
+		cp := p.Child("initContainers").Index(i)
+		errs = append(errs, validateContainer(c, cp, names, volumes)...)
+		if c.RestartPolicy != nil && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			errs = append(errs, field.NotSupported(cp.Child("restartPolicy"), *c.RestartPolicy,
+				[]corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways}))
+		}
+		if c.RestartPolicy == nil {
+			// Only restartable (sidecar) init containers may have these probes.
+			for name, probe := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe, "startupProbe": c.StartupProbe} {
+				if probe != nil {
+					errs = append(errs, field.Forbidden(cp.Child(name), "may not be set for init containers without restartPolicy=Always"))
+				}
+			}
+		}
+	}
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		cp := p.Child("containers").Index(i)
+		errs = append(errs, validateContainer(c, cp, names, volumes)...)
+		if c.RestartPolicy != nil {
+			errs = append(errs, field.Forbidden(cp.Child("restartPolicy"), "may not be set for non-init containers"))
+		}
+	}
+	return errs
+}
+
+func validateContainer(c *corev1.Container, p *field.Path, names sets.Set[string], volumes sets.Set[string]) field.ErrorList {
+	var errs field.ErrorList
+	switch {
+	case c.Name == "":
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	case names.Has(c.Name):
+		errs = append(errs, field.Duplicate(p.Child("name"), c.Name))
+	default:
+		for _, msg := range validation.IsDNS1123Label(c.Name) {
+			errs = append(errs, field.Invalid(p.Child("name"), c.Name, msg))
+		}
+	}
+	names.Insert(c.Name)
+	if strings.TrimSpace(c.Image) == "" {
+		errs = append(errs, field.Required(p.Child("image"), ""))
+	}
+	switch c.ImagePullPolicy {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		errs = append(errs, field.NotSupported(p.Child("imagePullPolicy"), c.ImagePullPolicy,
+			[]corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}))
+	}
+	portNames := sets.New[string]()
+	for i, port := range c.Ports {
+		pp := p.Child("ports").Index(i)
+		for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
+			errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort, msg))
+		}
+		if port.HostPort != 0 {
+			for _, msg := range validation.IsValidPortNum(int(port.HostPort)) {
+				errs = append(errs, field.Invalid(pp.Child("hostPort"), port.HostPort, msg))
+			}
+		}
+		if port.Name != "" {
+			for _, msg := range validation.IsValidPortName(port.Name) {
+				errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
+			}
+			if portNames.Has(port.Name) {
+				errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
+			}
+			portNames.Insert(port.Name)
+		}
+		switch port.Protocol {
+		case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
+		default:
+			errs = append(errs, field.NotSupported(pp.Child("protocol"), port.Protocol,
+				[]corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}))
+		}
+	}
+	for i, env := range c.Env {
+		ep := p.Child("env").Index(i)
+		if env.Name == "" {
+			errs = append(errs, field.Required(ep.Child("name"), ""))
+		}
+		for _, msg := range validation.IsEnvVarName(env.Name) {
+			errs = append(errs, field.Invalid(ep.Child("name"), env.Name, msg))
+		}
+		if env.Value != "" && env.ValueFrom != nil {
+			errs = append(errs, field.Invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
+		}
+	}
+	mountPaths := sets.New[string]()
+	for i, m := range c.VolumeMounts {
+		mp := p.Child("volumeMounts").Index(i)
+		if m.Name == "" {
+			errs = append(errs, field.Required(mp.Child("name"), ""))
+		} else if !volumes.Has(m.Name) {
+			errs = append(errs, field.NotFound(mp.Child("name"), m.Name))
+		}
+		switch {
+		case m.MountPath == "":
+			errs = append(errs, field.Required(mp.Child("mountPath"), ""))
+		case !strings.HasPrefix(m.MountPath, "/"):
+			errs = append(errs, field.Invalid(mp.Child("mountPath"), m.MountPath, "must be an absolute path"))
+		case mountPaths.Has(m.MountPath):
+			errs = append(errs, field.Invalid(mp.Child("mountPath"), m.MountPath, "must be unique"))
+		}
+		mountPaths.Insert(m.MountPath)
+		if m.SubPath != "" && m.SubPathExpr != "" {
+			errs = append(errs, field.Invalid(mp.Child("subPathExpr"), m.SubPathExpr, "subPathExpr and subPath are mutually exclusive"))
+		}
+		errs = append(errs, validateLocalRelativePath(m.SubPath, mp.Child("subPath"))...)
+		errs = append(errs, validateLocalRelativePath(m.SubPathExpr, mp.Child("subPathExpr"))...)
+	}
+	return errs
+}
+
+// validateLocalRelativePath rejects absolute paths and ".." elements, which
+// would let a subPath escape its volume.
+func validateLocalRelativePath(path string, p *field.Path) field.ErrorList {
+	if path == "" {
+		return nil
+	}
+	if strings.HasPrefix(path, "/") {
+		return field.ErrorList{field.Invalid(p, path, "must be a relative path")}
+	}
+	for _, part := range strings.Split(path, "/") {
+		if part == ".." {
+			return field.ErrorList{field.Invalid(p, path, "must not contain '..'")}
+		}
+	}
+	return nil
+}
+
+func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], field.ErrorList) {
+	names := sets.New[string]()
+	var errs field.ErrorList
+	for i, v := range vols {
+		vp := p.Index(i)
+		switch {
+		case v.Name == "":
+			errs = append(errs, field.Required(vp.Child("name"), ""))
+		case names.Has(v.Name):
+			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
+		default:
+			for _, msg := range validation.IsDNS1123Label(v.Name) {
+				errs = append(errs, field.Invalid(vp.Child("name"), v.Name, msg))
+			}
+		}
+		names.Insert(v.Name)
+		switch n := countSources(&v.VolumeSource); {
+		case n == 0:
+			errs = append(errs, field.Required(vp, "must specify a volume type"))
+		case n > 1:
+			errs = append(errs, field.Forbidden(vp, "may not specify more than 1 volume type"))
+		}
+		if v.HostPath != nil && !strings.HasPrefix(v.HostPath.Path, "/") {
+			errs = append(errs, field.Invalid(vp.Child("hostPath", "path"), v.HostPath.Path, "must be an absolute path"))
+		}
+		if v.ConfigMap != nil && v.ConfigMap.Name == "" {
+			errs = append(errs, field.Required(vp.Child("configMap", "name"), ""))
+		}
+		if v.Secret != nil && v.Secret.SecretName == "" {
+			errs = append(errs, field.Required(vp.Child("secret", "secretName"), ""))
+		}
+	}
+	return names, errs
+}
+
+// countSources counts the volume types set in a VolumeSource; exactly one is
+// allowed.
+func countSources(s *corev1.VolumeSource) int {
+	n := 0
+	for _, set := range []bool{
+		s.EmptyDir != nil, s.HostPath != nil, s.ConfigMap != nil, s.Secret != nil,
+		s.DownwardAPI != nil, s.Projected != nil, s.PersistentVolumeClaim != nil,
+		s.NFS != nil, s.CSI != nil, s.Ephemeral != nil, s.Image != nil,
+		s.GCEPersistentDisk != nil, s.AWSElasticBlockStore != nil, s.GitRepo != nil,
+		s.ISCSI != nil, s.Glusterfs != nil, s.RBD != nil, s.FlexVolume != nil,
+		s.Cinder != nil, s.CephFS != nil, s.Flocker != nil, s.FC != nil,
+		s.AzureFile != nil, s.VsphereVolume != nil, s.Quobyte != nil, s.AzureDisk != nil,
+		s.PhotonPersistentDisk != nil, s.PortworxVolume != nil, s.ScaleIO != nil,
+		s.StorageOS != nil,
+	} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
