@@ -1,0 +1,538 @@
+package conmon
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"peapod/internal/runtime"
+	"peapod/internal/runtime/bundle"
+)
+
+// meta is what peapod itself remembers of a container, next to its bundle,
+// so status and list work after a restart.
+type meta struct {
+	ID          string
+	Spec        runtime.ContainerSpec
+	CgroupsPath string
+	CreatedAt   time.Time
+	StartedAt   time.Time `json:",omitempty"`
+	ConmonPID   int
+}
+
+// Files in a container's directory <Root>/<id>/.
+const (
+	metaFile   = "meta.json"
+	exitFile   = "exit" // written by conmon in its persist dir
+	oomFile    = "oom"  // ditto, when the container was OOM-killed
+	conmonPid  = "conmon.pid"
+	initPid    = "pidfile"
+	rootfsDir  = "rootfs"
+	upperDir   = "upper"
+	workDir    = "work"
+	exitDirSub = "exits"
+)
+
+func (r *Runtime) containerDir(id string) string { return filepath.Join(r.cfg.Root, id) }
+
+func newID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// CreateContainer mounts the rootfs, writes the bundle and has conmon run
+// the OCI runtime's create. The process waits for StartContainer.
+func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
+	sb, err := r.loadSandbox(spec.SandboxID)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	id, err := newID()
+	if err != nil {
+		return "", err
+	}
+	if err := r.create(ctx, id, sb, spec); err != nil {
+		err = fmt.Errorf("create container %s (%s) in sandbox %s: %w", spec.Name, id, spec.SandboxID, err)
+		return "", errors.Join(err, r.RemoveContainer(context.WithoutCancel(ctx), id))
+	}
+	return id, nil
+}
+
+func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, spec runtime.ContainerSpec) error {
+	dir := r.containerDir(id)
+	if spec.LogPath == "" {
+		spec.LogPath = filepath.Join(r.cfg.Root, "logs", id+".log")
+	}
+	m := &meta{
+		ID:          id,
+		Spec:        spec,
+		CgroupsPath: sb.CgroupParent + "/" + id,
+		CreatedAt:   time.Now().UTC(),
+	}
+	for _, d := range []string{dir, filepath.Join(dir, upperDir), filepath.Join(dir, workDir), filepath.Join(dir, rootfsDir), filepath.Join(dir, exitDirSub), filepath.Dir(spec.LogPath)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	// The metadata goes first so that a failed create can be removed.
+	if err := writeJSON(filepath.Join(dir, metaFile), m); err != nil {
+		return err
+	}
+	if err := mountRootfs(dir, spec.RootfsLayers); err != nil {
+		return err
+	}
+	s, err := bundle.Spec(bundle.Input{
+		Container:   spec,
+		Sandbox:     *sb,
+		RootfsPath:  filepath.Join(dir, rootfsDir),
+		CgroupsPath: m.CgroupsPath,
+		Host:        r.host,
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, "config.json"), s); err != nil {
+		return err
+	}
+	socketDir := filepath.Join(r.cfg.RunRoot, "sockets")
+	if err := os.MkdirAll(socketDir, 0o700); err != nil {
+		return err
+	}
+	pid, err := r.startConmon(ctx, conmonArgs{
+		ID:            id,
+		Name:          spec.Name,
+		RuntimePath:   r.runtimePath,
+		Bundle:        dir,
+		PidFile:       filepath.Join(dir, initPid),
+		ConmonPidFile: filepath.Join(dir, conmonPid),
+		PersistDir:    dir,
+		ExitDir:       filepath.Join(dir, exitDirSub),
+		LogPath:       spec.LogPath,
+		SocketDir:     socketDir,
+		RuntimeArgs:   globalArgs(r.runtimePath, r.stateRoot()),
+		Terminal:      spec.Tty,
+		Stdin:         spec.Stdin,
+	})
+	if pid > 0 {
+		m.ConmonPID = pid
+		if werr := writeJSON(filepath.Join(dir, metaFile), m); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+// mountRootfs mounts an overlay of the image layers with the container's
+// own upper dir; even one layer gets an overlay, for a writable rootfs that
+// leaves the layer untouched.
+func mountRootfs(dir string, layers []string) error {
+	if len(layers) == 0 {
+		return errors.New("no rootfs layers")
+	}
+	for _, l := range layers {
+		if !filepath.IsAbs(l) || strings.ContainsAny(l, ":,") {
+			return fmt.Errorf("rootfs layer %q: must be absolute, without ':' or ','", l)
+		}
+	}
+	opts := "lowerdir=" + strings.Join(layers, ":") +
+		",upperdir=" + filepath.Join(dir, upperDir) +
+		",workdir=" + filepath.Join(dir, workDir)
+	if err := unix.Mount("overlay", filepath.Join(dir, rootfsDir), "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay rootfs (%s): %w", opts, err)
+	}
+	return nil
+}
+
+// syncMessage is what conmon writes on _OCI_SYNCPIPE with --api-version 1:
+// {"data": PID} once the runtime created the container, or a negative
+// data with a message when it failed.
+type syncMessage struct {
+	Data    int    `json:"data"`
+	Message string `json:"message,omitempty"`
+}
+
+// startConmon runs conmon, which daemonizes and runs "<runtime> create",
+// and returns the PID of conmon's daemon half (now our child, as we are a
+// subreaper). A reaper goroutine waits for it.
+func (r *Runtime) startConmon(ctx context.Context, a conmonArgs) (int, error) {
+	parent, child, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer parent.Close()
+	argv := a.argv()
+	cmd := exec.CommandContext(ctx, r.conmonPath, argv...)
+	cmd.ExtraFiles = []*os.File{child} // fd 3
+	cmd.Env = []string{"_OCI_SYNCPIPE=3", "PATH=" + os.Getenv("PATH")}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	runErr := cmd.Run() // returns when conmon's first half has forked and exited
+	child.Close()
+	runErrorf := func(err error, out string) error {
+		return &RunError{Command: append([]string{r.conmonPath}, argv...), Output: []byte(out), Inner: err}
+	}
+	if runErr != nil {
+		return 0, runErrorf(runErr, stderr.String())
+	}
+	pid, perr := readPid(a.ConmonPidFile)
+	if perr == nil {
+		r.reap(a.ID, pid)
+	}
+	// conmon keeps its end open until the runtime's create finished, then
+	// writes one message.
+	line, err := bufio.NewReader(parent).ReadBytes('\n')
+	if len(line) == 0 && err != nil {
+		return pid, errors.Join(runErrorf(fmt.Errorf("no message on the sync pipe: %w", err), stderr.String()), perr)
+	}
+	var msg syncMessage
+	if err := json.Unmarshal(line, &msg); err != nil {
+		return pid, runErrorf(fmt.Errorf("bad sync message %q: %w", line, err), stderr.String())
+	}
+	if msg.Data < 0 {
+		return pid, runErrorf(errors.New("runtime create failed"), msg.Message)
+	}
+	return pid, perr
+}
+
+func readPid(file string) (int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid in %s: %q", file, b)
+	}
+	return pid, nil
+}
+
+// reap waits for one conmon we started. A targeted wait4, never wait4(-1),
+// which would steal os/exec's children. When it returns, conmon has written
+// the exit file: the container is over.
+func (r *Runtime) reap(id string, pid int) {
+	done := make(chan struct{})
+	r.mu.Lock()
+	r.exits[id] = done
+	r.mu.Unlock()
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break // reaped, or ECHILD: not ours after all; waiters poll
+			}
+		}
+		r.mu.Lock()
+		if r.exits[id] == done {
+			delete(r.exits, id)
+		}
+		r.mu.Unlock()
+		close(done)
+	}()
+}
+
+// StartContainer starts a created container.
+func (r *Runtime) StartContainer(ctx context.Context, id string) error {
+	m, err := r.loadMeta(id)
+	if err != nil {
+		return err
+	}
+	if _, err := r.ociCmd(ctx, "start", id); err != nil {
+		return fmt.Errorf("start container %s (%s): %w", m.Spec.Name, id, err)
+	}
+	m.StartedAt = time.Now().UTC()
+	if err := writeJSON(filepath.Join(r.containerDir(id), metaFile), m); err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) loadMeta(id string) (*meta, error) {
+	if validID(id) != nil {
+		return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+	}
+	var m meta
+	if err := readJSON(filepath.Join(r.containerDir(id), metaFile), &m); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+		}
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	return &m, nil
+}
+
+// ociState is the part of "<runtime> state" we read.
+type ociState struct {
+	Status string `json:"status"`
+	Pid    int    `json:"pid"`
+}
+
+// ContainerStatus combines peapod's metadata, conmon's exit and oom files
+// and the OCI runtime's state.
+func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*runtime.ContainerStatus, error) {
+	m, err := r.loadMeta(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.status(ctx, m)
+}
+
+func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus, error) {
+	dir := r.containerDir(m.ID)
+	st := &runtime.ContainerStatus{
+		ID: m.ID, SandboxID: m.Spec.SandboxID, Name: m.Spec.Name, Attempt: m.Spec.Attempt,
+		Image: m.Spec.Image, ImageID: m.Spec.ImageID, CreatedAt: m.CreatedAt, StartedAt: m.StartedAt,
+		LogPath: m.Spec.LogPath, Labels: m.Spec.Labels,
+	}
+	if r.readExit(dir, st) {
+		return st, nil
+	}
+	out, err := r.ociCmd(ctx, "state", m.ID)
+	if err != nil {
+		// A create that failed half-way leaves no runtime state.
+		st.State, st.Message = runtime.StateUnknown, err.Error()
+		return st, nil
+	}
+	var s ociState
+	if err := json.Unmarshal(out, &s); err != nil {
+		return nil, fmt.Errorf("container %s: runtime state %q: %w", m.ID, out, err)
+	}
+	st.Pid = s.Pid
+	switch s.Status {
+	case "created":
+		st.State = runtime.StateCreated
+	case "running", "paused":
+		st.State = runtime.StateRunning
+	case "stopped":
+		// conmon writes the exit file right after the runtime reports
+		// the process gone; give it a moment.
+		deadline := time.Now().Add(2 * time.Second)
+		for !r.readExit(dir, st) {
+			if time.Now().After(deadline) {
+				st.State, st.Message = runtime.StateUnknown, "container stopped but conmon wrote no exit file"
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	default:
+		st.State, st.Message = runtime.StateUnknown, "runtime state "+s.Status
+	}
+	return st, nil
+}
+
+// readExit fills st from conmon's exit file, if there is one.
+func (r *Runtime) readExit(dir string, st *runtime.ContainerStatus) bool {
+	f := filepath.Join(dir, exitFile)
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return false
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return false // being written
+	}
+	fi, err := os.Stat(f)
+	if err != nil {
+		return false
+	}
+	st.State, st.ExitCode, st.FinishedAt, st.Pid = runtime.StateExited, int32(code), fi.ModTime().UTC(), 0
+	st.OOMKilled = exists(filepath.Join(dir, oomFile))
+	return true
+}
+
+// ListContainers returns the containers of a sandbox, or all for "".
+func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runtime.ContainerStatus, error) {
+	entries, err := os.ReadDir(r.cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []*runtime.ContainerStatus
+	for _, e := range entries {
+		m, err := r.loadMeta(e.Name())
+		if errors.Is(err, runtime.ErrNotFound) {
+			continue // the logs dir, or a container being removed
+		}
+		if err != nil {
+			return nil, err
+		}
+		if sandboxID != "" && m.Spec.SandboxID != sandboxID {
+			continue
+		}
+		st, err := r.status(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// WaitContainer waits for the reaper when conmon is our child, and polls
+// the exit file otherwise (after a peapod restart).
+func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.ContainerStatus, error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := r.ContainerStatus(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if st.State == runtime.StateExited {
+			return st, nil
+		}
+		r.mu.Lock()
+		done := r.exits[id]
+		r.mu.Unlock()
+		if done == nil {
+			// Not our child: wait for the exit file alone.
+			for !exists(filepath.Join(r.containerDir(id), exitFile)) {
+				select {
+				case <-ctx.Done():
+					return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
+				case <-tick.C:
+				}
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
+		case <-done:
+		}
+	}
+}
+
+// StopContainer signals, waits up to the timeout, then kills every process
+// of the container and waits for the exit.
+func (r *Runtime) StopContainer(ctx context.Context, req runtime.StopRequest) error {
+	st, err := r.ContainerStatus(ctx, req.ID)
+	if err != nil {
+		return err
+	}
+	if st.State == runtime.StateExited {
+		return nil
+	}
+	sig := req.Signal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	if sig != syscall.SIGKILL && req.Timeout > 0 {
+		if err := r.kill(ctx, req.ID, sig, false); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, req.Timeout)
+		_, err := r.WaitContainer(wctx, req.ID)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	if err := r.kill(ctx, req.ID, syscall.SIGKILL, true); err != nil {
+		return err
+	}
+	if _, err := r.WaitContainer(ctx, req.ID); err != nil {
+		return fmt.Errorf("stop container %s: %w", req.ID, err)
+	}
+	return nil
+}
+
+// kill signals the container; a container that is already gone is fine.
+func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	args := []string{"kill"}
+	if all {
+		args = append(args, "--all")
+	}
+	args = append(args, id, strconv.Itoa(int(sig)))
+	if _, err := r.ociCmd(ctx, args...); err != nil {
+		if st, serr := r.ContainerStatus(ctx, id); serr == nil && st.State == runtime.StateExited {
+			return nil
+		}
+		return fmt.Errorf("signal container %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveContainer kills the container if needed and removes its runtime
+// state, rootfs, directory and cgroup, but not its log.
+func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
+	m, err := r.loadMeta(id)
+	if errors.Is(err, runtime.ErrNotFound) {
+		if validID(id) != nil || !exists(r.containerDir(id)) {
+			return nil
+		}
+		// A create that failed before its metadata: clean what is there.
+		m = &meta{ID: id}
+	} else if err != nil {
+		return err
+	}
+	dir := r.containerDir(id)
+	var errs []error
+	if st, err := r.status(ctx, m); err == nil && (st.State == runtime.StateRunning || st.State == runtime.StateCreated) {
+		if err := r.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: syscall.SIGKILL}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := r.ociCmd(ctx, "delete", "--force", id); err != nil && exists(filepath.Join(r.stateRoot(), id)) {
+		errs = append(errs, err)
+	}
+	// conmon exits right after the container; don't leave it behind.
+	r.mu.Lock()
+	done := r.exits[id]
+	r.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			errs = append(errs, fmt.Errorf("conmon (pid %d) did not exit", m.ConmonPID))
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	if err := unmount(filepath.Join(dir, rootfsDir)); err != nil {
+		errs = append(errs, err)
+	} else if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if m.CgroupsPath != "" {
+		if err := r.removeCgroup(m.CgroupsPath); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// unmount unmounts target if it is mounted; the rootfs must be gone before
+// the directory under it is deleted.
+func unmount(target string) error {
+	err := unix.Unmount(target, 0)
+	if errors.Is(err, unix.EBUSY) {
+		err = unix.Unmount(target, unix.MNT_DETACH)
+	}
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", target, err)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package conmon is the real runtime.Runtime: pod sandboxes are namespaces
+// pinned to files, containers are OCI bundles on an overlayfs rootfs, run by
+// crun (or runc) under one conmon each, the way CRI-O does it.
+//
+// Everything a restarted peapod needs is on disk: sandbox and container
+// metadata as JSON, conmon's exit and oom files, the OCI runtime's state.
+package conmon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"peapod/internal/runtime"
+	"peapod/internal/runtime/bundle"
+)
+
+// Config says where the runtime keeps its state and which programs it runs.
+type Config struct {
+	// Root holds persistent per-container state: bundles, rootfs
+	// upper/work dirs, exit files. E.g. /var/lib/peapod/containers.
+	Root string
+	// RunRoot holds what dies with the machine: pinned namespaces, the OCI
+	// runtime's --root state, attach sockets. E.g. /run/peapod.
+	RunRoot string
+	// Runtime is "crun" (default), "runc", or a path to either.
+	Runtime string
+	// ConmonPath defaults to "conmon" looked up in PATH.
+	ConmonPath string
+	// CgroupRoot is the cgroup, relative to every hierarchy, under which
+	// pods live. Default "peapod".
+	CgroupRoot string
+}
+
+// Runtime runs sandboxes and containers with conmon and an OCI runtime.
+type Runtime struct {
+	cfg         Config
+	runtimePath string
+	conmonPath  string
+	host        bundle.Host
+	// hierarchies are the mount points of every cgroup hierarchy.
+	hierarchies []string
+
+	mu sync.Mutex
+	// exits holds, per container whose conmon is our child, a channel
+	// closed when that conmon has been reaped.
+	exits map[string]chan struct{}
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New checks that the OCI runtime and conmon can work on this host and
+// makes peapod the reaper of the conmons it starts.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Root == "" || cfg.RunRoot == "" {
+		return nil, errors.New("conmon runtime: Root and RunRoot are required")
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = "crun"
+	}
+	if cfg.ConmonPath == "" {
+		cfg.ConmonPath = "conmon"
+	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = "peapod"
+	}
+	cfg.CgroupRoot = strings.Trim(cfg.CgroupRoot, "/")
+	rtPath, err := exec.LookPath(cfg.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("OCI runtime %q not found (install crun or runc, or pass --runtime): %w", cfg.Runtime, err)
+	}
+	conmonPath, err := exec.LookPath(cfg.ConmonPath)
+	if err != nil {
+		return nil, fmt.Errorf("conmon %q not found (apt-get install conmon): %w", cfg.ConmonPath, err)
+	}
+	host, err := readHost()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHybrid(filepath.Base(rtPath), host.CgroupMode); err != nil {
+		return nil, err
+	}
+	hier, err := cgroupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.Root, cfg.RunRoot} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("conmon runtime: %w", err)
+		}
+	}
+	// conmon double-forks: its daemon half is orphaned and, without a
+	// subreaper, lingers as a zombie until PID 1 gets to it. As subreaper
+	// it becomes our child and we wait for it (see reap).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("conmon runtime: set child subreaper: %w", err)
+	}
+	return &Runtime{
+		cfg:         cfg,
+		runtimePath: rtPath,
+		conmonPath:  conmonPath,
+		host:        host,
+		hierarchies: hier,
+		exits:       map[string]chan struct{}{},
+	}, nil
+}
+
+func (r *Runtime) stateRoot() string {
+	return filepath.Join(r.cfg.RunRoot, filepath.Base(r.runtimePath))
+}
+
+// readHost reads the facts bundle.Spec needs.
+func readHost() (bundle.Host, error) {
+	var h bundle.Host
+	var nofile, nproc unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
+		return h, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &nproc); err != nil {
+		return h, fmt.Errorf("read RLIMIT_NPROC: %w", err)
+	}
+	h.NofileHard, h.NprocHard = nofile.Max, nproc.Max
+	switch {
+	case exists("/sys/fs/cgroup/cgroup.controllers"):
+		h.CgroupMode = bundle.CgroupV2
+	case exists("/sys/fs/cgroup/unified/cgroup.controllers"):
+		h.CgroupMode = bundle.CgroupHybrid
+	default:
+		h.CgroupMode = bundle.CgroupV1
+	}
+	h.MemorySwap = exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return h, nil
+}
+
+// checkHybrid refuses crun where it would refuse every container.
+func checkHybrid(runtimeName string, mode bundle.CgroupMode) error {
+	if runtimeName != "crun" || mode != bundle.CgroupHybrid {
+		return nil
+	}
+	b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+	if err != nil {
+		return fmt.Errorf("read cgroup2 controllers: %w", err)
+	}
+	if c := strings.TrimSpace(string(b)); c != "" {
+		return fmt.Errorf("crun cannot run on this hybrid cgroup host: cgroup2 at /sys/fs/cgroup/unified holds controllers (%s), "+
+			"which crun 1.x rejects; mount hugetlb on its own v1 hierarchy: see hack/prepare-host.sh, or use --runtime=runc", c)
+	}
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
