@@ -1,0 +1,61 @@
+# peapod — the README's two commands are `make demo` and `make test`;
+# .ci/run calls `make test`. `make help` lists every target.
+
+GO        ?= go
+BIN       := bin/peapod
+OUT       := _output
+# A private store for the demo and the tests' images, so a user's
+# /var/lib/peapod is never touched by them.
+ROOT      ?= $(CURDIR)/$(OUT)/root
+RUN_ROOT  ?= /run/peapod-$(notdir $(CURDIR))
+PEAPOD    := $(BIN) --root $(ROOT) --run-root $(RUN_ROOT)
+FUZZTIME  ?= 15s
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+
+.PHONY: help deps build images demo test lint test-unit test-integration fuzz bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+deps: ## install Debian packages and tools, prepare the host (idempotent)
+	hack/install-deps.sh
+
+build: ## build bin/peapod
+	$(GO) build -o $(BIN) ./cmd/peapod
+
+images: build ## build the local test images (busybox from busybox-static) and load them
+	$(GO) run ./hack/mkimage -o $(OUT)/images/busybox busybox
+	$(PEAPOD) image load $(OUT)/images/busybox
+	for t in busybox:1.28 busybox:1.36; do $(PEAPOD) image tag busybox $$t; done
+
+demo: deps images ## run the example multi-container pod (web + client + log tailer)
+	$(PEAPOD) up -f examples/demo.yaml --image-pull=never --timeout 12s
+
+test: deps lint test-unit test-integration fuzz ## the whole suite (CI runs this)
+
+lint: ## gofmt, go vet, staticcheck
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt wants changes in:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(STATICCHECK) ./...
+
+test-unit: ## unit tests (no root needed)
+	$(GO) test -count=1 ./...
+
+test-integration: build ## integration tests with real containers (root)
+	$(GO) test -count=1 -p 1 -tags integration -timeout 20m ./...
+
+fuzz: ## run each fuzz target for FUZZTIME
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: deps images ## peapod up vs podman kube play, medians and ratios
+	hack/bench.sh
+
+clean: ## remove build output and the private store
+	-$(PEAPOD) image ls >/dev/null 2>&1
+	rm -rf $(BIN) $(OUT)

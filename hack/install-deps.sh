@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what peapod needs on a Debian machine, idempotently: the OCI
+# runtime and monitor, busybox for the local images, the test registry and
+# the benchmark peer. Then prepares the host (see prepare-host.sh).
+set -euo pipefail
+
+packages=(
+  crun runc conmon            # OCI runtimes and the per-container monitor
+  busybox-static              # the local busybox image
+  iproute2                    # ip netns / link, used by tests to check for leaks
+  containernetworking-plugins nftables
+  docker-registry             # a real registry on loopback for pull tests
+  podman catatonit skopeo     # the benchmark peer
+  hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# staticcheck for `make lint`, pinned; built from the Go module proxy.
+gobin=$(go env GOPATH)/bin
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION:-v0.8.2}"; then
+  echo "install-deps: installing staticcheck"
+  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION:-v0.8.2}"
+fi
+
+"$(dirname "$0")/prepare-host.sh"
