@@ -56,6 +56,10 @@ type Opt func(*specs.Spec) error
 // container default.
 const wantRlimit = 1048576
 
+// OCIVersion is the runtime-spec version written into config.json. crun 1.8
+// and runc 1.1 (Debian bookworm) refuse anything newer than 1.1.
+const OCIVersion = "1.1.0"
+
 // Spec builds the OCI spec for in. The order of the options is the order
 // the spec is assembled in; later options may rely on earlier ones (mounts
 // before the user mounts that replace them, capabilities before privileged
@@ -91,7 +95,7 @@ func Spec(in Input) (*specs.Spec, error) {
 	if priv {
 		opts = append(opts, WithPrivileged())
 	}
-	s := &specs.Spec{Version: specs.Version}
+	s := &specs.Spec{Version: OCIVersion}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
