@@ -80,7 +80,9 @@ func TestFake_StopWaitsForClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- f.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: syscall.SIGTERM, Timeout: 30 * time.Second}) }()
+	go func() {
+		done <- f.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: syscall.SIGTERM, Timeout: 30 * time.Second})
+	}()
 	// Advance until the stop's timer exists and fires.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
