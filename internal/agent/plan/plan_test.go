@@ -1,0 +1,303 @@
+package plan
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"peapod/internal/runtime"
+)
+
+// t0 is the fixed "now" of every case; times in observed state are relative
+// to it.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// basePod is a defaulted two-container pod: "web" then "app" (spec order is
+// deliberately not name order).
+func basePod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "default", UID: "uid-1"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyAlways,
+			Containers: []corev1.Container{
+				{Name: "web", Image: "busybox:1.36"},
+				{Name: "app", Image: "busybox:1.36"},
+			},
+		},
+	}
+}
+
+func running(id string, started time.Time) *runtime.ContainerStatus {
+	return &runtime.ContainerStatus{ID: id, State: runtime.StateRunning, StartedAt: started}
+}
+
+func exited(id string, code int32, started, finished time.Time) *runtime.ContainerStatus {
+	return &runtime.ContainerStatus{ID: id, State: runtime.StateExited, ExitCode: code, StartedAt: started, FinishedAt: finished}
+}
+
+// bothRunning is the observed state of basePod with both containers up.
+func bothRunning() *Observed {
+	return &Observed{Containers: map[string]*Container{
+		"web": {Current: running("w1", t0.Add(-time.Hour))},
+		"app": {Current: running("a1", t0.Add(-time.Hour))},
+	}}
+}
+
+func TestCompute(t *testing.T) {
+	cases := []struct {
+		name string
+		pod  func(*corev1.Pod)
+		obs  func(*Observed)
+		want Plan
+	}{
+		{
+			name: "first start of every container in spec order",
+			obs:  func(o *Observed) { o.Containers = nil },
+			want: Plan{Start: []Start{{Name: "web"}, {Name: "app"}}},
+		},
+		{
+			name: "running containers are kept",
+			want: Plan{},
+		},
+		{
+			name: "created but never started is started again",
+			obs: func(o *Observed) {
+				o.Containers["app"].Current = &runtime.ContainerStatus{ID: "a1", State: runtime.StateCreated}
+			},
+			want: Plan{Start: []Start{{Name: "app"}}},
+		},
+		{
+			name: "unknown state is killed then started",
+			obs: func(o *Observed) {
+				o.Containers["web"].Current = &runtime.ContainerStatus{ID: "w1", State: runtime.StateUnknown}
+			},
+			want: Plan{
+				Kill:  []Kill{{Name: "web", ID: "w1", Reason: "container is in unknown state, will be restarted"}},
+				Start: []Start{{Name: "web"}},
+			},
+		},
+		{
+			name: "terminating kills the pod whatever runs",
+			obs:  func(o *Observed) { o.Terminating = true },
+			want: Plan{KillPod: true},
+		},
+		{
+			name: "terminating pod with nothing observed is killed, not started",
+			obs:  func(o *Observed) { o.Containers, o.Terminating = nil, true },
+			want: Plan{KillPod: true},
+		},
+		{
+			name: "every container exited 0 under Never completes the pod",
+			pod:  func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyNever },
+			obs: func(o *Observed) {
+				o.Containers["web"].Current = exited("w1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))
+				o.Containers["app"].Current = exited("a1", 1, t0.Add(-time.Minute), t0.Add(-time.Second))
+			},
+			want: Plan{KillPod: true},
+		},
+		{
+			name: "every container exited 0 under OnFailure completes the pod",
+			pod:  func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyOnFailure },
+			obs: func(o *Observed) {
+				o.Containers["web"].Current = exited("w1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))
+				o.Containers["app"].Current = exited("a1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))
+			},
+			want: Plan{KillPod: true},
+		},
+		{
+			name: "one exited under Never while the other runs: nothing to do",
+			pod:  func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyNever },
+			obs: func(o *Observed) {
+				o.Containers["web"].Current = exited("w1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))
+			},
+			want: Plan{},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, obs := basePod(), bothRunning()
+			if tc.pod != nil {
+				tc.pod(pod)
+			}
+			if tc.obs != nil {
+				tc.obs(obs)
+			}
+			got := Compute(pod, obs, t0)
+			// First starts carry the observed (zero) backoff; restarts are
+			// checked in TestCompute_Backoff.
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Compute:\n got %+v\nwant %+v", got, tc.want)
+			}
+			if got.Done() != tc.want.KillPod {
+				t.Errorf("Done() = %v, want %v", got.Done(), tc.want.KillPod)
+			}
+		})
+	}
+}
+
+func TestCompute_RestartPolicy(t *testing.T) {
+	cases := []struct {
+		policy   corev1.RestartPolicy
+		exitCode int32
+		restart  bool
+	}{
+		{corev1.RestartPolicyAlways, 0, true},
+		{corev1.RestartPolicyAlways, 1, true},
+		{corev1.RestartPolicyAlways, 137, true},
+		{corev1.RestartPolicyOnFailure, 0, false},
+		{corev1.RestartPolicyOnFailure, 1, true},
+		{corev1.RestartPolicyOnFailure, 143, true},
+		{corev1.RestartPolicyNever, 0, false},
+		{corev1.RestartPolicyNever, 1, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/exit%d", tc.policy, tc.exitCode), func(t *testing.T) {
+			pod, obs := basePod(), bothRunning()
+			pod.Spec.RestartPolicy = tc.policy
+			obs.Containers["web"].Current = exited("w1", tc.exitCode, t0.Add(-time.Minute), t0.Add(-time.Second))
+			got := Compute(pod, obs, t0)
+			var want Plan // app keeps running, so the pod never completes here
+			if tc.restart {
+				// The first restart is immediate and starts the backoff at 10 s.
+				want.Start = []Start{{Name: "web", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Compute:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestCompute_Backoff follows one crash-looping container through the
+// kubelet's CrashLoopBackOff: waits of 10 s, 20 s, ... capped at 300 s from
+// the last exit, and a reset after a run longer than 600 s.
+func TestCompute_Backoff(t *testing.T) {
+	finished := t0.Add(-3 * time.Second)
+	cases := []struct {
+		name    string
+		backoff Backoff // state recorded at the last (re)start
+		now     time.Time
+		start   *Backoff // expected new backoff state if started
+		waitFor time.Duration
+	}{
+		{
+			name:  "first restart is immediate",
+			now:   t0,
+			start: &Backoff{Period: 10 * time.Second, LastRestart: t0},
+		},
+		{
+			name:    "second exit waits 10s from FinishedAt",
+			backoff: Backoff{Period: 10 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     t0,
+			waitFor: 10 * time.Second,
+		},
+		{
+			name:    "just before the wait is over",
+			backoff: Backoff{Period: 10 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     finished.Add(10*time.Second - time.Nanosecond),
+			waitFor: 10 * time.Second,
+		},
+		{
+			name:    "wait over: restart and double to 20s",
+			backoff: Backoff{Period: 10 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     finished.Add(10 * time.Second),
+			start:   &Backoff{Period: 20 * time.Second, LastRestart: finished.Add(10 * time.Second)},
+		},
+		{
+			name:    "20s wait",
+			backoff: Backoff{Period: 20 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     t0,
+			waitFor: 20 * time.Second,
+		},
+		{
+			name:    "160s doubles to the 300s cap, not 320s",
+			backoff: Backoff{Period: 160 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     finished.Add(160 * time.Second),
+			start:   &Backoff{Period: 300 * time.Second, LastRestart: finished.Add(160 * time.Second)},
+		},
+		{
+			name:    "300s stays at 300s",
+			backoff: Backoff{Period: 300 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     finished.Add(300 * time.Second),
+			start:   &Backoff{Period: 300 * time.Second, LastRestart: finished.Add(300 * time.Second)},
+		},
+		{
+			name:    "waiting at the cap",
+			backoff: Backoff{Period: 300 * time.Second, LastRestart: finished.Add(-time.Minute)},
+			now:     t0,
+			waitFor: 300 * time.Second,
+		},
+		{
+			name:    "ran exactly 600s since the last restart: no reset yet",
+			backoff: Backoff{Period: 300 * time.Second, LastRestart: finished.Add(-BackoffReset)},
+			now:     t0,
+			waitFor: 300 * time.Second,
+		},
+		{
+			name:    "ran more than 600s since the last restart: reset to 10s, immediate",
+			backoff: Backoff{Period: 300 * time.Second, LastRestart: finished.Add(-BackoffReset - time.Second)},
+			now:     t0,
+			start:   &Backoff{Period: 10 * time.Second, LastRestart: t0},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, obs := basePod(), bothRunning()
+			obs.Containers["app"] = &Container{
+				Current:      exited("a3", 1, finished.Add(-time.Second), finished),
+				RestartCount: 2,
+				Backoff:      tc.backoff,
+			}
+			got := Compute(pod, obs, tc.now)
+			var want Plan
+			if tc.start != nil {
+				want.Start = []Start{{Name: "app", Backoff: *tc.start}}
+			} else {
+				want.Waiting = map[string]Waiting{"app": {
+					Reason:  "CrashLoopBackOff",
+					Message: "back-off " + tc.waitFor.String() + " restarting failed container=app pod=demo_default(uid-1)",
+				}}
+				want.WakeAt = finished.Add(tc.waitFor)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Compute:\n got %+v\nwant %+v", got, want)
+			}
+			if got.Done() {
+				t.Error("a crash-looping container must not complete the pod")
+			}
+		})
+	}
+}
+
+func TestCompute_BackoffMessage(t *testing.T) {
+	pod, obs := basePod(), bothRunning()
+	finished := t0.Add(-time.Second)
+	obs.Containers["web"].Current = exited("w9", 2, finished.Add(-time.Second), finished)
+	obs.Containers["web"].Backoff = Backoff{Period: 40 * time.Second, LastRestart: finished.Add(-2 * time.Second)}
+	got := Compute(pod, obs, t0).Waiting["web"].Message
+	if want := "back-off 40s restarting failed container=web pod=demo_default(uid-1)"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+}
+
+// TestCompute_WakeAtEarliest: with two containers backing off, the plan
+// wakes for the one whose wait ends first, and waiting alone does not
+// complete the pod.
+func TestCompute_WakeAtEarliest(t *testing.T) {
+	pod := basePod()
+	obs := &Observed{Containers: map[string]*Container{
+		"web": {Current: exited("w", 1, t0.Add(-time.Minute), t0.Add(-time.Second)), Backoff: Backoff{Period: 80 * time.Second, LastRestart: t0.Add(-time.Minute)}},
+		"app": {Current: exited("a", 1, t0.Add(-time.Minute), t0.Add(-2*time.Second)), Backoff: Backoff{Period: 20 * time.Second, LastRestart: t0.Add(-time.Minute)}},
+	}}
+	got := Compute(pod, obs, t0)
+	if want := t0.Add(18 * time.Second); !got.WakeAt.Equal(want) {
+		t.Errorf("WakeAt = %v, want %v", got.WakeAt, want)
+	}
+	if len(got.Waiting) != 2 || len(got.Start) != 0 || got.KillPod {
+		t.Errorf("plan = %+v, want both waiting, nothing started, pod not killed", got)
+	}
+}
