@@ -1,0 +1,325 @@
+package agent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"peapod/internal/runtime"
+)
+
+// containerInput is everything containerSpec needs, gathered by the worker.
+type containerInput struct {
+	Pod       *corev1.Pod
+	Container *corev1.Container
+	Sandbox   *runtime.Sandbox
+	Image     string    // resolved image ID
+	Config    v1.Config // the image's config
+	Layers    []string  // unpacked layers, topmost first
+	User      runtime.User
+	Volumes   map[string]string // volume name -> host path
+	PodFiles  podFiles
+	Attempt   int
+	LogPath   string
+}
+
+// podFiles are the kubelet-managed files bind-mounted into every container.
+type podFiles struct {
+	Hosts, Hostname, ResolvConf string
+}
+
+// configError marks a failure to build a container's config, shown as
+// CreateContainerConfigError.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// containerSpec applies the Kubernetes rules (command/args over the image's
+// entrypoint/cmd, env over the image's env, volume mounts, security context)
+// to produce the runtime's container spec. It is pure.
+func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
+	c := in.Container
+	args := commandArgs(c.Command, c.Args, in.Config.Entrypoint, in.Config.Cmd)
+	if len(args) == 0 {
+		return runtime.ContainerSpec{}, configError{errors.New("no command specified")}
+	}
+	spec := runtime.ContainerSpec{
+		SandboxID:    in.Sandbox.ID,
+		Name:         c.Name,
+		Attempt:      in.Attempt,
+		Image:        c.Image,
+		ImageID:      in.Image,
+		RootfsLayers: in.Layers,
+		Args:         args,
+		Env:          containerEnv(in.Config.Env, c.Env),
+		WorkingDir:   c.WorkingDir,
+		User:         in.User,
+		Tty:          c.TTY,
+		Stdin:        c.Stdin,
+		LogPath:      in.LogPath,
+		Labels: map[string]string{
+			LabelPodName:       in.Pod.Name,
+			LabelPodNamespace:  in.Pod.Namespace,
+			LabelPodUID:        string(in.Pod.UID),
+			LabelContainerName: c.Name,
+		},
+		Security:  security(c.SecurityContext),
+		Resources: resources(c.Resources),
+	}
+	if spec.WorkingDir == "" {
+		spec.WorkingDir = in.Config.WorkingDir
+	}
+	mounts, err := mounts(c, in.Volumes, in.PodFiles)
+	if err != nil {
+		return runtime.ContainerSpec{}, configError{err}
+	}
+	spec.Mounts = mounts
+	return spec, nil
+}
+
+// Labels the agent puts on containers so they can be found again.
+const (
+	LabelPodName       = "io.kubernetes.pod.name"
+	LabelPodNamespace  = "io.kubernetes.pod.namespace"
+	LabelPodUID        = "io.kubernetes.pod.uid"
+	LabelContainerName = "io.kubernetes.container.name"
+)
+
+// commandArgs is the Kubernetes rule: command replaces the entrypoint (and
+// drops the image's cmd), args replace the cmd.
+func commandArgs(command, args, entrypoint, cmd []string) []string {
+	switch {
+	case len(command) > 0:
+		return append(append([]string{}, command...), args...)
+	case len(args) > 0:
+		return append(append([]string{}, entrypoint...), args...)
+	}
+	return append(append([]string{}, entrypoint...), cmd...)
+}
+
+// containerEnv merges the container's env over the image's, keeping the
+// image's order and appending new names in the container's order.
+func containerEnv(image []string, env []corev1.EnvVar) []string {
+	out := append([]string{}, image...)
+	index := map[string]int{}
+	for i, kv := range out {
+		name, _, _ := strings.Cut(kv, "=")
+		index[name] = i
+	}
+	for _, e := range env {
+		kv := e.Name + "=" + e.Value
+		if i, ok := index[e.Name]; ok {
+			out[i] = kv
+			continue
+		}
+		index[e.Name] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// mounts turns volumeMounts into bind mounts, then adds the pod's managed
+// files where the container does not mount something there itself.
+func mounts(c *corev1.Container, volumes map[string]string, files podFiles) ([]runtime.Mount, error) {
+	var out []runtime.Mount
+	taken := map[string]bool{}
+	for _, vm := range c.VolumeMounts {
+		src, ok := volumes[vm.Name]
+		if !ok {
+			return nil, fmt.Errorf("volume %q not found", vm.Name)
+		}
+		if vm.SubPath != "" {
+			src = filepath.Join(src, vm.SubPath)
+		}
+		prop := ""
+		if vm.MountPropagation != nil {
+			switch *vm.MountPropagation {
+			case corev1.MountPropagationHostToContainer:
+				prop = "rslave"
+			case corev1.MountPropagationBidirectional:
+				prop = "rshared"
+			}
+		}
+		out = append(out, runtime.Mount{Destination: vm.MountPath, Source: src, Type: "bind", ReadOnly: vm.ReadOnly, Propagation: prop})
+		taken[filepath.Clean(vm.MountPath)] = true
+	}
+	for _, f := range []struct{ dst, src string }{
+		{"/etc/hosts", files.Hosts}, {"/etc/hostname", files.Hostname}, {"/etc/resolv.conf", files.ResolvConf},
+	} {
+		if f.src != "" && !taken[f.dst] {
+			out = append(out, runtime.Mount{Destination: f.dst, Source: f.src, Type: "bind"})
+		}
+	}
+	return out, nil
+}
+
+func security(sc *corev1.SecurityContext) runtime.Security {
+	var s runtime.Security
+	if sc == nil {
+		return s
+	}
+	s.Privileged = sc.Privileged != nil && *sc.Privileged
+	s.ReadOnlyRootfs = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+	s.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+	if caps := sc.Capabilities; caps != nil {
+		for _, c := range caps.Add {
+			s.CapAdd = append(s.CapAdd, string(c))
+		}
+		for _, c := range caps.Drop {
+			s.CapDrop = append(s.CapDrop, string(c))
+		}
+	}
+	return s
+}
+
+// resources maps limits and requests to cgroup values as the kubelet does:
+// cpu.shares from the request (min 2), CFS quota from the limit at a 100 ms
+// period.
+func resources(r corev1.ResourceRequirements) runtime.Resources {
+	var out runtime.Resources
+	if m, ok := r.Limits[corev1.ResourceMemory]; ok {
+		out.MemoryLimitBytes = m.Value()
+	}
+	cpuReq, hasReq := r.Requests[corev1.ResourceCPU]
+	cpuLim, hasLim := r.Limits[corev1.ResourceCPU]
+	if !hasReq && hasLim {
+		cpuReq, hasReq = cpuLim, true
+	}
+	if hasReq {
+		out.CPUShares = uint64(max(cpuReq.MilliValue()*1024/1000, 2))
+	}
+	if hasLim {
+		const period = 100000
+		out.CPUPeriod = period
+		out.CPUQuota = max(cpuLim.MilliValue()*period/1000, 1000)
+	}
+	return out
+}
+
+// resolveUser finds the numeric user of a container: runAsUser/runAsGroup
+// from the security contexts, else the image's USER looked up in the
+// image's /etc/passwd and /etc/group.
+func resolveUser(pod *corev1.Pod, c *corev1.Container, imageUser string, layers []string) (runtime.User, error) {
+	var u runtime.User
+	name, group, _ := strings.Cut(imageUser, ":")
+	if name != "" {
+		uid, gid, err := lookupUser(name, layers)
+		if err != nil {
+			return u, configError{err}
+		}
+		u.UID, u.GID = uid, gid
+	}
+	if group != "" {
+		gid, err := lookupGroup(group, layers)
+		if err != nil {
+			return u, configError{err}
+		}
+		u.GID = gid
+	}
+	var runAsUser, runAsGroup *int64
+	var runAsNonRoot *bool
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		runAsUser, runAsGroup, runAsNonRoot = psc.RunAsUser, psc.RunAsGroup, psc.RunAsNonRoot
+		for _, g := range psc.SupplementalGroups {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			runAsUser = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			runAsGroup = sc.RunAsGroup
+		}
+		if sc.RunAsNonRoot != nil {
+			runAsNonRoot = sc.RunAsNonRoot
+		}
+	}
+	if runAsUser != nil {
+		u.UID = uint32(*runAsUser)
+		if runAsGroup == nil && name == "" {
+			u.GID = 0
+		}
+	}
+	if runAsGroup != nil {
+		u.GID = uint32(*runAsGroup)
+	}
+	if runAsNonRoot != nil && *runAsNonRoot && u.UID == 0 {
+		if runAsUser == nil && !isNumeric(name) && name != "" {
+			return u, configError{fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root", name)}
+		}
+		return u, configError{errors.New("container has runAsNonRoot and image will run as root")}
+	}
+	return u, nil
+}
+
+func isNumeric(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
+}
+
+// lookupUser resolves a user name or number against the image's passwd.
+func lookupUser(name string, layers []string) (uid, gid uint32, err error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		uid = uint32(n)
+		if fields := findEntry(layers, "etc/passwd", 2, name); fields != nil {
+			g, _ := strconv.ParseUint(fields[3], 10, 32)
+			return uid, uint32(g), nil
+		}
+		return uid, 0, nil
+	}
+	fields := findEntry(layers, "etc/passwd", 0, name)
+	if fields == nil {
+		return 0, 0, fmt.Errorf("unable to find user %s: no matching entries in passwd file", name)
+	}
+	u, err1 := strconv.ParseUint(fields[2], 10, 32)
+	g, err2 := strconv.ParseUint(fields[3], 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("bad passwd entry for user %s", name)
+	}
+	return uint32(u), uint32(g), nil
+}
+
+func lookupGroup(name string, layers []string) (uint32, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	fields := findEntry(layers, "etc/group", 0, name)
+	if fields == nil {
+		return 0, fmt.Errorf("unable to find group %s: no matching entries in group file", name)
+	}
+	g, err := strconv.ParseUint(fields[2], 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("bad group entry for group %s", name)
+	}
+	return uint32(g), nil
+}
+
+// findEntry returns the fields of the first line of file (searched from the
+// topmost layer down) whose field number key equals value.
+func findEntry(layers []string, file string, key int, value string) []string {
+	for _, l := range layers {
+		f, err := os.Open(filepath.Join(l, file))
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Split(sc.Text(), ":")
+			if len(fields) >= 4 && fields[key] == value {
+				return fields
+			}
+		}
+		return nil // the topmost copy of the file wins
+	}
+	return nil
+}

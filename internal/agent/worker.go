@@ -1,0 +1,461 @@
+// Package agent is the node agent: it runs each pod with a level-triggered
+// worker that observes the pod's containers, asks plan.Compute what to do,
+// and carries the plan out against a runtime. `peapod up` feeds it pods from
+// files; `peapod serve` will feed it from the API.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"peapod/internal/agent/plan"
+	"peapod/internal/crilog"
+	"peapod/internal/image"
+	"peapod/internal/runtime"
+	"peapod/internal/volume"
+)
+
+// Images is what the agent needs of the image store.
+type Images interface {
+	Get(ctx context.Context, ref string) (*image.Image, error)
+	Pull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error)
+	Layers(ctx context.Context, img *image.Image) ([]string, error)
+}
+
+// PullMode is the node-level image pull switch.
+type PullMode string
+
+const (
+	PullNever   PullMode = "never"   // only locally stored images
+	PullMissing PullMode = "missing" // pull what is not stored
+	PullPolicy  PullMode = "policy"  // follow each container's imagePullPolicy
+)
+
+// Reporter receives what a worker observes. Calls come from the worker's
+// goroutines and must not block for long.
+type Reporter interface {
+	// Status is called with a copy of the pod each time its status changes.
+	Status(pod *corev1.Pod)
+	// Log is called for every line a container writes.
+	Log(pod *corev1.Pod, container string, e crilog.Entry)
+}
+
+// Config wires a worker to the node's mechanisms.
+type Config struct {
+	Runtime  runtime.Runtime
+	Images   Images
+	PodsDir  string // per-pod state: volumes, managed files
+	LogsDir  string // per-pod logs, kept after the pod is gone
+	Pull     PullMode
+	Reporter Reporter
+	// Now is the clock; tests may replace it. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// MinGracePeriod is the kubelet's minimum grace per container on a kill.
+const MinGracePeriod = 2 * time.Second
+
+// worker runs one pod. Only its Run goroutine touches its fields, except
+// exits, which the per-container waiters feed.
+type worker struct {
+	cfg      Config
+	pod      *corev1.Pod
+	sandbox  *runtime.Sandbox
+	volumes  map[string]string
+	files    podFiles
+	obs      plan.Observed
+	signals  map[string]syscall.Signal // stop signal by container name
+	pulls    map[string]int            // consecutive pull failures by container name
+	retryAt  map[string]time.Time
+	exits    chan string
+	followWG sync.WaitGroup
+	waitWG   sync.WaitGroup
+}
+
+// Run runs pod until it completes or stop is closed, then terminates it the
+// kubelet's way and removes everything but its logs. It returns the pod with
+// its final status. ctx cancels everything at once (no graceful stop).
+func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{}) (*corev1.Pod, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	w := &worker{
+		cfg:     cfg,
+		pod:     pod.DeepCopy(),
+		obs:     plan.Observed{Containers: map[string]*plan.Container{}},
+		signals: map[string]syscall.Signal{},
+		pulls:   map[string]int{},
+		retryAt: map[string]time.Time{},
+		exits:   make(chan string, 16),
+	}
+	w.pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	err := w.run(ctx, stop)
+	if cerr := w.cleanup(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return w.pod, err
+}
+
+func (w *worker) podDir() string { return filepath.Join(w.cfg.PodsDir, string(w.pod.UID)) }
+
+func (w *worker) logDir() string {
+	return filepath.Join(w.cfg.LogsDir, fmt.Sprintf("%s_%s_%s", w.pod.Namespace, w.pod.Name, w.pod.UID))
+}
+
+// run is the sync loop: set up the sandbox, then plan and execute until the
+// plan kills the pod.
+func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
+	if err := w.setUp(ctx); err != nil {
+		return err
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		w.observe(ctx)
+		now := w.cfg.Now()
+		p := plan.Compute(w.pod, &w.obs, now)
+		for _, k := range p.Kill {
+			if err := w.kill(ctx, k.Name, k.ID); err != nil {
+				return err
+			}
+		}
+		if p.KillPod {
+			err := w.killPod(ctx)
+			w.observe(ctx)
+			w.publish()
+			return err
+		}
+		for name, wait := range p.Waiting {
+			w.obs.Containers[name].Waiting = &wait
+		}
+		wake := p.WakeAt
+		for _, s := range p.Start {
+			w.start(ctx, s)
+			if at := w.retryAt[s.Name]; !at.IsZero() && (wake.IsZero() || at.Before(wake)) {
+				wake = at
+			}
+		}
+		w.publish()
+
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if !wake.IsZero() {
+			timer.Reset(max(wake.Sub(w.cfg.Now()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			w.obs.Terminating = true
+			stop = nil
+		case <-w.exits:
+		case <-timer.C:
+		}
+	}
+}
+
+// setUp creates the sandbox, the volumes and the managed files.
+func (w *worker) setUp(ctx context.Context) error {
+	hostname := w.pod.Name
+	if w.pod.Spec.Hostname != "" {
+		hostname = w.pod.Spec.Hostname
+	}
+	if len(hostname) > 63 {
+		hostname = strings.TrimRight(hostname[:63], "-.")
+	}
+	sb, err := w.cfg.Runtime.CreateSandbox(ctx, runtime.SandboxSpec{
+		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: hostname,
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s/%s: create sandbox: %w", w.pod.Namespace, w.pod.Name, err)
+	}
+	w.sandbox = sb
+	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
+		return err
+	}
+	w.volumes, err = volume.SetUp(w.podDir(), w.pod)
+	if err != nil {
+		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
+	}
+	w.files, err = writePodFiles(w.podDir(), hostname)
+	return err
+}
+
+// observe refreshes the state of every current container from the runtime.
+func (w *worker) observe(ctx context.Context) {
+	for _, o := range w.obs.Containers {
+		if o.Current == nil || o.Current.State == runtime.StateExited {
+			continue
+		}
+		st, err := w.cfg.Runtime.ContainerStatus(ctx, o.Current.ID)
+		if err != nil {
+			st = &runtime.ContainerStatus{ID: o.Current.ID, Name: o.Current.Name, State: runtime.StateUnknown, Message: err.Error()}
+		}
+		o.Current = st
+	}
+}
+
+// publish recomputes the pod status and reports it if it changed.
+func (w *worker) publish() {
+	st := plan.Status(w.pod, &w.obs, w.sandbox != nil)
+	now := metav1.NewTime(w.cfg.Now())
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		c.LastTransitionTime = now
+		for _, old := range w.pod.Status.Conditions {
+			if old.Type == c.Type && old.Status == c.Status {
+				c.LastTransitionTime = old.LastTransitionTime
+			}
+		}
+	}
+	st.StartTime = w.pod.Status.StartTime
+	if st.StartTime == nil {
+		st.StartTime = &now
+	}
+	if equality.Semantic.DeepEqual(st, w.pod.Status) {
+		return
+	}
+	w.pod.Status = st
+	if w.cfg.Reporter != nil {
+		w.cfg.Reporter.Status(w.pod.DeepCopy())
+	}
+}
+
+// start creates and starts a new instance of container s.Name. Failures are
+// recorded as the container's waiting reason, as the kubelet does.
+func (w *worker) start(ctx context.Context, s plan.Start) {
+	c := findContainer(w.pod, s.Name)
+	o := w.obs.Containers[s.Name]
+	if o == nil {
+		o = &plan.Container{}
+		w.obs.Containers[s.Name] = o
+	}
+	if at := w.retryAt[s.Name]; w.cfg.Now().Before(at) {
+		return // image pull backoff
+	}
+	img, layers, err := w.ensureImage(ctx, c)
+	if err != nil {
+		w.pulls[s.Name]++
+		reason := "ErrImagePull"
+		if errors.Is(err, errNeverPull) {
+			reason = "ErrImageNeverPull"
+		}
+		o.Waiting = &plan.Waiting{Reason: reason, Message: err.Error()}
+		w.retryAt[s.Name] = w.cfg.Now().Add(min(plan.InitialBackoff<<min(w.pulls[s.Name]-1, 5), plan.MaxBackoff))
+		return
+	}
+	delete(w.pulls, s.Name)
+	delete(w.retryAt, s.Name)
+
+	attempt := 0
+	if o.Current != nil {
+		attempt = int(o.RestartCount) + 1
+	}
+	user, err := resolveUser(w.pod, c, img.Config.User, layers)
+	var spec runtime.ContainerSpec
+	if err == nil {
+		spec, err = containerSpec(containerInput{
+			Pod: w.pod, Container: c, Sandbox: w.sandbox, Image: img.ID, Config: img.Config, Layers: layers,
+			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt,
+			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
+		})
+	}
+	if err != nil {
+		o.Waiting = &plan.Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		return
+	}
+	id, err := w.cfg.Runtime.CreateContainer(ctx, spec)
+	if err != nil {
+		o.Waiting = &plan.Waiting{Reason: "CreateContainerError", Message: err.Error()}
+		return
+	}
+	if err := w.cfg.Runtime.StartContainer(ctx, id); err != nil {
+		o.Waiting = &plan.Waiting{Reason: "RunContainerError", Message: err.Error()}
+		_ = w.cfg.Runtime.RemoveContainer(ctx, id)
+		return
+	}
+	w.signals[c.Name] = stopSignal(img.Config.StopSignal)
+	if o.Current != nil {
+		o.Previous = o.Current
+		o.RestartCount++
+		_ = w.cfg.Runtime.RemoveContainer(ctx, o.Previous.ID) // only its status is kept
+	}
+	o.Waiting = nil
+	o.Backoff = s.Backoff
+	o.Current = &runtime.ContainerStatus{ID: id, Name: c.Name, State: runtime.StateRunning, StartedAt: w.cfg.Now()}
+	w.watch(ctx, c.Name, id, spec.LogPath)
+}
+
+// watch follows a started container's log and wakes the loop when it exits.
+func (w *worker) watch(ctx context.Context, name, id, logPath string) {
+	exited := make(chan struct{})
+	w.waitWG.Add(1)
+	go func() {
+		defer w.waitWG.Done()
+		defer close(exited)
+		if _, err := w.cfg.Runtime.WaitContainer(ctx, id); err != nil && ctx.Err() != nil {
+			return
+		}
+		select {
+		case w.exits <- id:
+		case <-ctx.Done():
+		}
+	}()
+	if w.cfg.Reporter == nil {
+		return
+	}
+	pod := w.pod.DeepCopy()
+	w.followWG.Add(1)
+	go func() {
+		defer w.followWG.Done()
+		_ = crilog.Follow(ctx, logPath, exited, func(e crilog.Entry) { w.cfg.Reporter.Log(pod, name, e) })
+	}()
+}
+
+var errNeverPull = errors.New("image is not present and pulls are disabled")
+
+// ensureImage finds or pulls the container's image by the node's pull mode
+// and the container's imagePullPolicy, and unpacks its layers.
+func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.Image, []string, error) {
+	policy := c.ImagePullPolicy
+	switch w.cfg.Pull {
+	case PullNever:
+		policy = corev1.PullNever
+	case PullMissing:
+		policy = corev1.PullIfNotPresent
+	}
+	var img *image.Image
+	var err error
+	if policy != corev1.PullAlways {
+		img, err = w.cfg.Images.Get(ctx, c.Image)
+		if err != nil && !errors.Is(err, image.ErrNotFound) {
+			return nil, nil, err
+		}
+	}
+	if img == nil {
+		if policy == corev1.PullNever {
+			return nil, nil, fmt.Errorf("container image %q is not present with pull policy of Never: %w", c.Image, errNeverPull)
+		}
+		img, err = w.cfg.Images.Pull(ctx, c.Image, image.PullOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to pull image %q: %w", c.Image, err)
+		}
+	}
+	layers, err := w.cfg.Images.Layers(ctx, img)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unpack image %q: %w", c.Image, err)
+	}
+	return img, layers, nil
+}
+
+// kill stops one container with the pod's grace period.
+func (w *worker) kill(ctx context.Context, name, id string) error {
+	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: w.gracePeriod()})
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("pod %s/%s: stop container %s: %w", w.pod.Namespace, w.pod.Name, name, err)
+	}
+	return nil
+}
+
+// killPod stops every running container at once, each with the full grace
+// period, as the kubelet does for regular containers.
+func (w *worker) killPod(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(w.obs.Containers))
+	for name, o := range w.obs.Containers {
+		if o.Current == nil || o.Current.State == runtime.StateExited {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- w.kill(ctx, name, o.Current.ID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func (w *worker) gracePeriod() time.Duration {
+	g := time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	return max(g, MinGracePeriod)
+}
+
+// cleanup removes the pod's containers, volumes and sandbox; logs stay.
+func (w *worker) cleanup() error {
+	ctx := context.Background()
+	var errs []error
+	w.waitWG.Wait()
+	w.followWG.Wait()
+	for _, o := range w.obs.Containers {
+		if o.Current != nil {
+			if err := w.cfg.Runtime.RemoveContainer(ctx, o.Current.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if w.sandbox != nil {
+		if err := w.cfg.Runtime.RemoveSandbox(ctx, w.sandbox.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := volume.TearDown(w.podDir()); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := os.RemoveAll(w.podDir()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// stopSignal parses an image's STOPSIGNAL ("SIGQUIT", "QUIT" or "3");
+// anything else means SIGTERM.
+func stopSignal(s string) syscall.Signal {
+	if s == "" {
+		return syscall.SIGTERM
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n)
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig
+	}
+	return syscall.SIGTERM
+}

@@ -1,0 +1,92 @@
+// Package cli is peapod's command line: one file per verb. Each command
+// builds its options from flags and calls into the packages that do the
+// work; wiring happens here and nowhere else.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"peapod/internal/image"
+	"peapod/internal/runtime/conmon"
+)
+
+// Streams are a command's standard streams.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	root    string
+	runRoot string
+	runtime string
+	cgroup  string
+}
+
+// exitError carries a command's exit status without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs peapod with args and returns the process exit status.
+func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	err := Run(context.Background(), args, Streams{In: in, Out: out, Err: errOut})
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintln(errOut, "Error:", err)
+	return 1
+}
+
+// Run runs peapod with args.
+func Run(ctx context.Context, args []string, s Streams) error {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "peapod",
+		Short:         "Run Kubernetes Pods on one Linux machine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.root, "root", envOr("PEAPOD_ROOT", "/var/lib/peapod"), "directory for images, pod state and logs (env PEAPOD_ROOT)")
+	root.PersistentFlags().StringVar(&g.runRoot, "run-root", envOr("PEAPOD_RUN_ROOT", "/run/peapod"), "directory for runtime state that does not outlive a reboot (env PEAPOD_RUN_ROOT)")
+	root.PersistentFlags().StringVar(&g.runtime, "runtime", envOr("PEAPOD_RUNTIME", "crun"), "OCI runtime: crun or runc, or a path to one (env PEAPOD_RUNTIME)")
+	root.PersistentFlags().StringVar(&g.cgroup, "cgroup-root", envOr("PEAPOD_CGROUP_ROOT", "peapod"), "cgroup, in every hierarchy, under which pods are placed (env PEAPOD_CGROUP_ROOT)")
+	root.AddCommand(newUpCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
+	root.SetArgs(args)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	return root.ExecuteContext(ctx)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (g *globals) images() (*image.Store, error) {
+	return image.Open(filepath.Join(g.root, "images"))
+}
+
+func (g *globals) containerRuntime() (*conmon.Runtime, error) {
+	return conmon.New(conmon.Config{
+		Root:       filepath.Join(g.root, "containers"),
+		RunRoot:    g.runRoot,
+		Runtime:    g.runtime,
+		CgroupRoot: g.cgroup,
+	})
+}

@@ -1,0 +1,294 @@
+//go:build integration
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"peapod/internal/image/busybox"
+	"peapod/internal/testenv"
+)
+
+// node is a private peapod root with the busybox image loaded; every test
+// gets its own, and a leak check when it ends.
+type node struct {
+	t     *testing.T
+	flags []string
+}
+
+func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t, "crun", "conmon")
+	root, runRoot := t.TempDir(), t.TempDir()
+	cgroupRoot := fmt.Sprintf("peapod-test-%d-%s", os.Getpid(), strings.ToLower(t.Name()))
+	n := &node{t: t, flags: []string{"--root", root, "--run-root", runRoot, "--cgroup-root", cgroupRoot}}
+	t.Cleanup(func() { testenv.CheckNoLeaks(t, testenv.Leaks{Root: root, RunRoot: runRoot, CgroupRoot: cgroupRoot}) })
+
+	bb, err := busybox.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string, img v1.Image) {
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": name})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tag := range []string{"latest", "1.28", "1.36"} { // the names the seeds use
+		add("docker.io/library/busybox:"+tag, bb)
+	}
+	for _, f := range extra {
+		add(f(bb))
+	}
+	if out, _, code := n.run(context.Background(), "image", "load", dir); code != 0 {
+		t.Fatalf("image load: %s", out)
+	}
+	return n
+}
+
+// run runs peapod in-process and returns stdout, stderr and the exit status.
+func (n *node) run(ctx context.Context, args ...string) (string, string, int) {
+	var out, errOut bytes.Buffer
+	err := Run(ctx, append(append([]string{}, n.flags...), args...), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	code := 0
+	if err != nil {
+		code = 1
+		if ee, ok := err.(exitError); ok {
+			code = ee.code
+		} else {
+			fmt.Fprintln(&errOut, "Error:", err)
+		}
+	}
+	return out.String(), errOut.String(), code
+}
+
+func (n *node) up(manifest string, args ...string) (string, string, int) {
+	n.t.Helper()
+	f := filepath.Join(n.t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return n.run(ctx, append([]string{"up", "-f", f, "--image-pull=never"}, args...)...)
+}
+
+// tableRow returns the fields of pod's row in the final table.
+func tableRow(t *testing.T, out, pod string) []string {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && f[0] == pod {
+			return f
+		}
+	}
+	t.Fatalf("no row for pod %s in:\n%s", pod, out)
+	return nil
+}
+
+func TestUp_Demo(t *testing.T) {
+	n := newNode(t)
+	demo, err := os.ReadFile("../../examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := n.up(string(demo), "--timeout", "6s")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	// The client reached the web container over localhost, the page came
+	// from the shared emptyDir, and the tailer read the web container's log
+	// file through the other emptyDir.
+	for _, want := range []string{
+		"client | hello from demo, served over localhost",
+		"log-tailer | request window 1",
+		"web | web: stopping",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	for _, c := range []string{"web", "client", "log-tailer"} {
+		if !strings.Contains(errOut, c+": Running") {
+			t.Errorf("stderr lacks %s: Running:\n%s", c, errOut)
+		}
+	}
+	if row := tableRow(t, out, "demo"); row[1] != "0/3" || row[2] != "Completed" {
+		t.Errorf("final row = %v", row)
+	}
+}
+
+func TestUp_ExitCodes(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: fails}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: ok, image: busybox, command: ["true"]}
+  - {name: bad, image: busybox, command: ["sh", "-c", "exit 3"]}
+`)
+	if code == 0 {
+		t.Fatalf("exit 0 for a failed pod:\n%s\n%s", out, errOut)
+	}
+	if !strings.Contains(errOut, "bad: Terminated: Error (exit code 3)") || !strings.Contains(errOut, "ok: Terminated: Completed (exit code 0)") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+	if row := tableRow(t, out, "fails"); row[2] != "Error" {
+		t.Errorf("final row = %v", row)
+	}
+
+	out, errOut, code = n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: works}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - {name: one, image: busybox, command: ["true"]}
+`)
+	if code != 0 {
+		t.Fatalf("exit %d for a pod that succeeded:\n%s\n%s", code, out, errOut)
+	}
+	if row := tableRow(t, out, "works"); row[2] != "Completed" {
+		t.Errorf("final row = %v", row)
+	}
+}
+
+// A container that ignores SIGTERM is killed once the grace period is over;
+// one that handles it stops at once.
+func TestUp_GracePeriodThenSIGKILL(t *testing.T) {
+	n := newNode(t)
+	start := time.Now()
+	out, errOut, _ := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: ignores
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"]
+  - name: obeys
+    image: busybox
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]
+`, "--timeout", "1s")
+	elapsed := time.Since(start)
+	if !strings.Contains(errOut, "ignores: Terminated: Error (exit code 137)") {
+		t.Errorf("the TERM-ignoring container was not SIGKILLed:\n%s", errOut)
+	}
+	if !strings.Contains(out, "obeys | got TERM") || !strings.Contains(errOut, "obeys: Terminated: Completed (exit code 0)") {
+		t.Errorf("the TERM-handling container did not stop on TERM:\n%s\n%s", out, errOut)
+	}
+	if elapsed < 1*time.Second+3*time.Second {
+		t.Errorf("stopped after %s, before the 3s grace period ran out", elapsed)
+	}
+}
+
+// The image's entrypoint, cmd, env and working dir apply unless the pod
+// overrides them; the hostname is the pod's name; the container sees only
+// its own processes and not the host's files.
+func TestUp_ImageConfigAndIsolation(t *testing.T) {
+	withConfig := func(bb v1.Image) (string, v1.Image) {
+		cf, err := bb.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cf.Config
+		c.Entrypoint = []string{"sh", "-c", `echo "entry:$0:$1:$GREETING:$(pwd)"`}
+		c.Cmd = []string{"img-cmd", "img-arg"}
+		c.Env = append(c.Env, "GREETING=from-image")
+		c.WorkingDir = "/tmp"
+		img, err := mutate.Config(bb, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "example.com/configured:1", img
+	}
+	n := newNode(t, withConfig)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: iso}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: image-defaults, image: example.com/configured:1}
+  - name: args-only
+    image: example.com/configured:1
+    args: ["my-arg0", "my-arg1"]
+    env: [{name: GREETING, value: from-pod}]
+  - name: command
+    image: example.com/configured:1
+    command: ["sh", "-c", "echo cmd:$0:$(pwd)", "x"]
+    workingDir: /etc
+  - name: isolation
+    image: busybox
+    command: ["sh", "-c", "echo host:$(hostname); echo pids:$(ls /proc | grep -c '^[0-9]'); echo pid1:$(cat /proc/1/comm); test -e /work && echo sees-host-fs || echo no-host-fs"]
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"image-defaults | entry:img-cmd:img-arg:from-image:/tmp",
+		"args-only | entry:my-arg0:my-arg1:from-pod:/tmp",
+		"command | cmd:x:/etc",
+		"isolation | host:iso",
+		"isolation | pid1:sh",
+		"isolation | no-host-fs",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if m := regexp.MustCompile(`isolation \| pids:(\d+)`).FindStringSubmatch(out); m == nil || m[1] == "0" || len(m[1]) > 1 {
+		t.Errorf("container sees too many processes: %v\n%s", m, out)
+	}
+}
+
+// Bad input is rejected, naming the field, before anything starts.
+func TestUp_StrictManifest(t *testing.T) {
+	n := newNode(t)
+	_, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: typo}
+spec:
+  containers:
+  - {name: a, image: busybox, imagee: busybox}
+`)
+	if code == 0 || !strings.Contains(errOut, `unknown field "spec.containers[0].imagee"`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	_, errOut, code = n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: invalid}
+spec:
+  containers:
+  - {name: a, image: busybox, volumeMounts: [{name: nope, mountPath: /x}]}
+`)
+	if code == 0 || !strings.Contains(errOut, `spec.containers[0].volumeMounts[0].name: Not found: "nope"`) {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
