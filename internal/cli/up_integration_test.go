@@ -292,3 +292,80 @@ spec:
 		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}
 }
+
+// emptyDir volumes: shared between containers, memory-backed ones are a
+// tmpfs of sizeLimit, readOnly mounts refuse writes, subPath mounts a
+// directory inside the volume.
+func TestUp_EmptyDirVolumes(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: vols}
+spec:
+  restartPolicy: Never
+  initContainers: []
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "echo shared > /data/file; mkdir -p /data/sub; echo in-sub > /data/sub/f; df -k /mem | tail -1 | awk '{print \"memsize:\" $2}'; grep ' /mem ' /proc/mounts | cut -d' ' -f3 | sed 's/^/memfs:/'"]
+    volumeMounts:
+    - {name: data, mountPath: /data}
+    - {name: mem, mountPath: /mem}
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "until [ -f /ro/file ] && [ -f /sub/f ]; do sleep 0.1; done; cat /ro/file /sub/f; touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused"]
+    volumeMounts:
+    - {name: data, mountPath: /ro, readOnly: true}
+    - {name: data, mountPath: /sub, subPath: sub}
+  volumes:
+  - name: data
+    emptyDir: {}
+  - name: mem
+    emptyDir: {medium: Memory, sizeLimit: 8Mi}
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"reader | shared", "reader | in-sub", "reader | ro-refused", "writer | memfs:tmpfs", "writer | memsize:8192"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Several pods from standard input run side by side, prefixed by pod name.
+func TestUp_SeveralPodsFromStdin(t *testing.T) {
+	n := newNode(t)
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := Run(ctx, append(append([]string{}, n.flags...), "up", "-f", "-", "--image-pull=never"), Streams{In: strings.NewReader(`
+apiVersion: v1
+kind: Pod
+metadata: {name: one}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["echo", "from one"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["echo", "from two"]}]
+`), Out: &out, Err: &errOut})
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	for _, want := range []string{"one/c | from one", "two/c | from two"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, pod := range []string{"one", "two"} {
+		if row := tableRow(t, out.String(), pod); row[2] != "Completed" {
+			t.Errorf("row %v", row)
+		}
+	}
+}
