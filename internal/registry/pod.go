@@ -86,17 +86,22 @@ func defaultContainer(c *corev1.Container) {
 }
 
 // defaultPullPolicy is Always for ":latest" or an untagged reference, else
-// IfNotPresent (a digest counts as a tag).
+// IfNotPresent (a digest counts as a tag, but "name:latest@digest" is
+// Always, as the API server parses the tag first).
 func defaultPullPolicy(image string) corev1.PullPolicy {
-	if strings.Contains(image, "@") {
-		return corev1.PullIfNotPresent
-	}
+	image, digest, hasDigest := strings.Cut(image, "@")
 	name := image[strings.LastIndex(image, "/")+1:]
 	i := strings.LastIndex(name, ":")
-	if i < 0 || name[i+1:] == "latest" {
-		return corev1.PullAlways
+	switch {
+	case i >= 0:
+		if name[i+1:] == "latest" {
+			return corev1.PullAlways
+		}
+		return corev1.PullIfNotPresent
+	case hasDigest && digest != "":
+		return corev1.PullIfNotPresent
 	}
-	return corev1.PullIfNotPresent
+	return corev1.PullAlways
 }
 
 // ValidatePod checks a (defaulted) pod and returns an Invalid StatusError
@@ -155,9 +160,13 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		}
 		if c.RestartPolicy == nil {
 			// Only restartable (sidecar) init containers may have these probes.
-			for name, probe := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe, "startupProbe": c.StartupProbe} {
-				if probe != nil {
-					errs = append(errs, field.Forbidden(cp.Child(name), "may not be set for init containers without restartPolicy=Always"))
+			// In the API server's order, so the message is stable.
+			for _, probe := range []struct {
+				name string
+				set  bool
+			}{{"livenessProbe", c.LivenessProbe != nil}, {"readinessProbe", c.ReadinessProbe != nil}, {"startupProbe", c.StartupProbe != nil}} {
+				if probe.set {
+					errs = append(errs, field.Forbidden(cp.Child(probe.name), "may not be set for init containers without restartPolicy=Always"))
 				}
 			}
 		}
@@ -198,8 +207,12 @@ func validateContainer(c *corev1.Container, p *field.Path, names sets.Set[string
 	portNames := sets.New[string]()
 	for i, port := range c.Ports {
 		pp := p.Child("ports").Index(i)
-		for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
-			errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort, msg))
+		if port.ContainerPort == 0 {
+			errs = append(errs, field.Required(pp.Child("containerPort"), ""))
+		} else {
+			for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
+				errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort, msg))
+			}
 		}
 		if port.HostPort != 0 {
 			for _, msg := range validation.IsValidPortNum(int(port.HostPort)) {
@@ -226,9 +239,10 @@ func validateContainer(c *corev1.Container, p *field.Path, names sets.Set[string
 		ep := p.Child("env").Index(i)
 		if env.Name == "" {
 			errs = append(errs, field.Required(ep.Child("name"), ""))
-		}
-		for _, msg := range validation.IsEnvVarName(env.Name) {
-			errs = append(errs, field.Invalid(ep.Child("name"), env.Name, msg))
+		} else {
+			for _, msg := range validation.IsEnvVarName(env.Name) {
+				errs = append(errs, field.Invalid(ep.Child("name"), env.Name, msg))
+			}
 		}
 		if env.Value != "" && env.ValueFrom != nil {
 			errs = append(errs, field.Invalid(ep.Child("valueFrom"), "", "may not be specified when `value` is not empty"))
