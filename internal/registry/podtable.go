@@ -74,11 +74,11 @@ func PodRow(pod *corev1.Pod, now time.Time) []string {
 				reason = cs.State.Waiting.Reason
 			case cs.State.Terminated != nil:
 				reason = terminatedReason(cs.State.Terminated)
-			case cs.State.Running != nil:
+			case cs.State.Running != nil && cs.Ready:
+				// kubectl counts only ready running containers, also for
+				// the NotReady/Running override below.
 				hasRunning = true
-				if cs.Ready {
-					ready++
-				}
+				ready++
 			}
 		}
 		if reason == "Completed" && hasRunning {
