@@ -78,8 +78,8 @@ type worker struct {
 	files    podFiles
 	obs      plan.Observed
 	signals  map[string]syscall.Signal // stop signal by container name
-	pulls    map[string]int            // consecutive pull failures by container name
-	retryAt  map[string]time.Time
+	failures map[string]int            // consecutive start failures by container name
+	retryAt  map[string]time.Time      // no new start attempt before this
 	exits    chan string
 	followWG sync.WaitGroup
 	waitWG   sync.WaitGroup
@@ -93,13 +93,13 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 		cfg.Now = time.Now
 	}
 	w := &worker{
-		cfg:     cfg,
-		pod:     pod.DeepCopy(),
-		obs:     plan.Observed{Containers: map[string]*plan.Container{}},
-		signals: map[string]syscall.Signal{},
-		pulls:   map[string]int{},
-		retryAt: map[string]time.Time{},
-		exits:   make(chan string, 16),
+		cfg:      cfg,
+		pod:      pod.DeepCopy(),
+		obs:      plan.Observed{Containers: map[string]*plan.Container{}},
+		signals:  map[string]syscall.Signal{},
+		failures: map[string]int{},
+		retryAt:  map[string]time.Time{},
+		exits:    make(chan string, 16),
 	}
 	w.pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
 	err := w.run(ctx, stop)
@@ -125,10 +125,11 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 	defer timer.Stop()
 	for {
 		w.observe(ctx)
+		w.publish() // exits are reported before the plan reacts to them
 		now := w.cfg.Now()
 		p := plan.Compute(w.pod, &w.obs, now)
 		for _, k := range p.Kill {
-			if err := w.kill(ctx, k.Name, k.ID); err != nil {
+			if err := w.kill(ctx, k.Name, k.ID, w.gracePeriod()); err != nil {
 				return err
 			}
 		}
@@ -142,13 +143,19 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			w.obs.Containers[name].Waiting = &wait
 		}
 		wake := p.WakeAt
+		started := false
 		for _, s := range p.Start {
-			w.start(ctx, s)
+			if w.start(ctx, s) {
+				started = true
+			}
 			if at := w.retryAt[s.Name]; !at.IsZero() && (wake.IsZero() || at.Before(wake)) {
 				wake = at
 			}
 		}
 		w.publish()
+		if started {
+			continue // a started init container or sidecar may let the next one go
+		}
 
 		if !timer.Stop() {
 			select {
@@ -238,9 +245,10 @@ func (w *worker) publish() {
 	}
 }
 
-// start creates and starts a new instance of container s.Name. Failures are
-// recorded as the container's waiting reason, as the kubelet does.
-func (w *worker) start(ctx context.Context, s plan.Start) {
+// start creates and starts a new instance of container s.Name and reports
+// whether it did. A failure is recorded as the container's waiting reason,
+// as the kubelet does, and the next attempt waits 10 s, doubling to 300 s.
+func (w *worker) start(ctx context.Context, s plan.Start) bool {
 	c := findContainer(w.pod, s.Name)
 	o := w.obs.Containers[s.Name]
 	if o == nil {
@@ -248,21 +256,31 @@ func (w *worker) start(ctx context.Context, s plan.Start) {
 		w.obs.Containers[s.Name] = o
 	}
 	if at := w.retryAt[s.Name]; w.cfg.Now().Before(at) {
-		return // image pull backoff
+		if o.Waiting != nil && o.Waiting.Reason == "ErrImagePull" {
+			o.Waiting = &plan.Waiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
+		}
+		return false
 	}
+	if w.tryStart(ctx, c, s, o) {
+		delete(w.failures, s.Name)
+		delete(w.retryAt, s.Name)
+		return true
+	}
+	w.failures[s.Name]++
+	w.retryAt[s.Name] = w.cfg.Now().Add(min(plan.InitialBackoff<<min(w.failures[s.Name]-1, 5), plan.MaxBackoff))
+	return false
+}
+
+func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start, o *plan.Container) bool {
 	img, layers, err := w.ensureImage(ctx, c)
 	if err != nil {
-		w.pulls[s.Name]++
 		reason := "ErrImagePull"
 		if errors.Is(err, errNeverPull) {
 			reason = "ErrImageNeverPull"
 		}
 		o.Waiting = &plan.Waiting{Reason: reason, Message: err.Error()}
-		w.retryAt[s.Name] = w.cfg.Now().Add(min(plan.InitialBackoff<<min(w.pulls[s.Name]-1, 5), plan.MaxBackoff))
-		return
+		return false
 	}
-	delete(w.pulls, s.Name)
-	delete(w.retryAt, s.Name)
 
 	attempt := 0
 	if o.Current != nil {
@@ -279,17 +297,17 @@ func (w *worker) start(ctx context.Context, s plan.Start) {
 	}
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
-		return
+		return false
 	}
 	id, err := w.cfg.Runtime.CreateContainer(ctx, spec)
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerError", Message: err.Error()}
-		return
+		return false
 	}
 	if err := w.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		o.Waiting = &plan.Waiting{Reason: "RunContainerError", Message: err.Error()}
 		_ = w.cfg.Runtime.RemoveContainer(ctx, id)
-		return
+		return false
 	}
 	w.signals[c.Name] = stopSignal(img.Config.StopSignal)
 	if o.Current != nil {
@@ -301,6 +319,7 @@ func (w *worker) start(ctx context.Context, s plan.Start) {
 	o.Backoff = s.Backoff
 	o.Current = &runtime.ContainerStatus{ID: id, Name: c.Name, State: runtime.StateRunning, StartedAt: w.cfg.Now()}
 	w.watch(ctx, c.Name, id, spec.LogPath)
+	return true
 }
 
 // watch follows a started container's log and wakes the loop when it exits.
@@ -365,42 +384,58 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 	return img, layers, nil
 }
 
-// kill stops one container with the pod's grace period.
-func (w *worker) kill(ctx context.Context, name, id string) error {
-	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: w.gracePeriod()})
+// kill stops one container, waiting up to grace before SIGKILL.
+func (w *worker) kill(ctx context.Context, name, id string, grace time.Duration) error {
+	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: max(grace, MinGracePeriod)})
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return fmt.Errorf("pod %s/%s: stop container %s: %w", w.pod.Namespace, w.pod.Name, name, err)
 	}
 	return nil
 }
 
-// killPod stops every running container at once, each with the full grace
-// period, as the kubelet does for regular containers.
+// killPod stops the pod's containers in the kubelet's order: the regular
+// (and any running init) containers at once, each with the full grace
+// period; then the sidecars one at a time in reverse spec order, each with
+// what is left of the grace period but at least MinGracePeriod.
 func (w *worker) killPod(ctx context.Context) error {
+	grace := w.gracePeriod()
+	deadline := w.cfg.Now().Add(grace)
+	running := func(name string) *runtime.ContainerStatus {
+		if o := w.obs.Containers[name]; o != nil && o.Current != nil && o.Current.State != runtime.StateExited {
+			return o.Current
+		}
+		return nil
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, len(w.obs.Containers))
-	for name, o := range w.obs.Containers {
-		if o.Current == nil || o.Current.State == runtime.StateExited {
+	var mu sync.Mutex
+	var errs []error
+	for name := range w.obs.Containers {
+		cur := running(name)
+		if cur == nil || plan.IsSidecar(findContainer(w.pod, name)) {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- w.kill(ctx, name, o.Current.ID)
+			if err := w.kill(ctx, name, cur.ID, grace); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
+	for i := len(w.pod.Spec.InitContainers) - 1; i >= 0; i-- {
+		c := &w.pod.Spec.InitContainers[i]
+		if cur := running(c.Name); cur != nil && plan.IsSidecar(c) {
+			errs = append(errs, w.kill(ctx, c.Name, cur.ID, deadline.Sub(w.cfg.Now())))
+		}
 	}
-	return errors.Join(all...)
+	return errors.Join(errs...)
 }
 
 func (w *worker) gracePeriod() time.Duration {
-	g := time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
-	return max(g, MinGracePeriod)
+	return time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
 }
 
 // cleanup removes the pod's containers, volumes and sandbox; logs stay.
@@ -433,9 +468,11 @@ func (w *worker) cleanup() error {
 }
 
 func findContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == name {
-			return &pod.Spec.Containers[i]
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
 		}
 	}
 	return nil

@@ -223,7 +223,7 @@ func (r *upReporter) Status(pod *corev1.Pod) {
 		last = map[string]string{}
 		r.last[pod.UID] = last
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
 		line := describeState(cs.State)
 		if last[cs.Name] != line {
 			last[cs.Name] = line

@@ -369,3 +369,117 @@ spec:
 		}
 	}
 }
+
+// events reads the lines the containers of a test pod appended to the
+// shared "events" file, in order, from the log-printing cat container.
+func events(out, container string) []string {
+	var ev []string
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, container+" | "); ok {
+			ev = append(ev, rest)
+		}
+	}
+	return ev
+}
+
+// Init containers run one at a time in order; a native sidecar starts in
+// its place, before the next init container and the main container, keeps
+// running, and is stopped after the main container finished (Job-style
+// completion); the pod Succeeds on the main container's exit code alone.
+func TestUp_InitAndSidecarOrder(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: order}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 5
+  initContainers:
+  - name: init-1
+    image: busybox
+    command: ["sh", "-c", "echo init-1 >> /ev/log"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  - name: sidecar
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "echo sidecar-start >> /ev/log; trap 'echo sidecar-stop >> /ev/log; cat /ev/log; exit 1' TERM; sleep 3600 & wait"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  - name: init-2
+    image: busybox
+    command: ["sh", "-c", "grep -q sidecar-start /ev/log && echo init-2-saw-sidecar >> /ev/log"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo main >> /ev/log; sleep 0.5; echo main-done >> /ev/log"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  volumes:
+  - {name: ev, emptyDir: {}}
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	want := []string{"init-1", "sidecar-start", "init-2-saw-sidecar", "main", "main-done", "sidecar-stop"}
+	if got := events(out, "sidecar"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("events = %v, want %v\nstderr:\n%s", got, want, errOut)
+	}
+	if row := tableRow(t, out, "order"); row[1] != "0/2" || row[2] != "Completed" {
+		t.Errorf("final row = %v", row)
+	}
+}
+
+// Under restartPolicy Never a failed init container fails the pod and no
+// regular container starts; under OnFailure only the failed init container
+// runs again (and the pod goes on once it succeeds).
+func TestUp_InitFailure(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: never}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - {name: init, image: busybox, command: ["sh", "-c", "exit 2"]}
+  containers:
+  - {name: main, image: busybox, command: ["echo", "main ran"]}
+`)
+	if code == 0 || strings.Contains(out, "main ran") || strings.Contains(errOut, "main: Running") {
+		t.Errorf("exit %d, main must not run:\n%s\n%s", code, out, errOut)
+	}
+	if row := tableRow(t, out, "never"); row[2] != "Init:Error" {
+		t.Errorf("final row = %v", row)
+	}
+
+	// The first init container runs once; the second fails on its first
+	// run only (it leaves a mark in the emptyDir) and is re-run at once
+	// (the first restart has no backoff).
+	out, errOut, code = n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: onfailure}
+spec:
+  restartPolicy: OnFailure
+  initContainers:
+  - {name: first, image: busybox, command: ["sh", "-c", "echo first >> /ev/log"], volumeMounts: [{name: ev, mountPath: /ev}]}
+  - {name: flaky, image: busybox, command: ["sh", "-c", "echo flaky >> /ev/log; [ -f /ev/mark ] || { touch /ev/mark; exit 1; }"], volumeMounts: [{name: ev, mountPath: /ev}]}
+  containers:
+  - {name: main, image: busybox, command: ["cat", "/ev/log"], volumeMounts: [{name: ev, mountPath: /ev}]}
+  volumes:
+  - {name: ev, emptyDir: {}}
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.Join(events(out, "main"), ","); got != "first,flaky,flaky" {
+		t.Errorf("init runs = %s, want first,flaky,flaky", got)
+	}
+	if !strings.Contains(errOut, "flaky: Terminated: Error (exit code 1)") {
+		t.Errorf("the failed run of flaky was not reported:\n%s", errOut)
+	}
+	// kubectl counts init restarts only until the pod is initialized.
+	if row := tableRow(t, out, "onfailure"); row[2] != "Completed" || row[3] != "0" {
+		t.Errorf("final row = %v (want Completed, 0)", row)
+	}
+}

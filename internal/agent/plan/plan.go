@@ -89,46 +89,162 @@ type Start struct {
 // Done reports whether the plan has nothing left to run: the pod is over.
 func (p Plan) Done() bool { return p.KillPod }
 
-// Compute decides the next actions for pod given obs at time now.
+// Compute decides the next actions for pod given obs at time now, as the
+// kubelet's computePodActions: init containers one at a time in spec order
+// (a native sidecar only has to be started, not finished, before the next
+// one), then the regular containers; sidecars are restarted on any exit; the
+// pod is killed once no regular container runs or will run again.
 func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 	var p Plan
 	if obs.Terminating {
 		p.KillPod = true
 		return p
 	}
+	if !Initialized(pod, obs) {
+		if computeInit(pod, obs, now, &p) {
+			p.KillPod = true
+			p.Start = nil
+			return p
+		}
+		if !initDone(pod, obs) {
+			return p
+		}
+	} else {
+		// Once initialized only sidecars are looked at among init
+		// containers: they are restarted whatever their exit code.
+		for i := range pod.Spec.InitContainers {
+			c := &pod.Spec.InitContainers[i]
+			if IsSidecar(c) {
+				p.restart(pod, c.Name, obs.container(c.Name), true, now)
+			}
+		}
+	}
 	keep := 0
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		o := obs.Containers[c.Name]
-		if o == nil {
-			o = &Container{}
-		}
-		switch state(o) {
-		case runtime.StateRunning:
+		if state(obs.container(c.Name)) == runtime.StateRunning {
 			keep++
 			continue
-		case runtime.StateUnknown:
-			p.Kill = append(p.Kill, Kill{Name: c.Name, ID: o.Current.ID, Reason: "container is in unknown state, will be restarted"})
-		case runtime.StateExited:
-			if !shouldRestart(pod.Spec.RestartPolicy, o.Current.ExitCode) {
-				continue
-			}
 		}
-		start, wait, wakeAt := backoff(pod, c.Name, o, now)
-		if wait != nil {
-			if p.Waiting == nil {
-				p.Waiting = map[string]Waiting{}
-			}
-			p.Waiting[c.Name] = *wait
-			p.WakeAt = earliest(p.WakeAt, wakeAt)
-			continue
-		}
-		p.Start = append(p.Start, start)
+		p.restart(pod, c.Name, obs.container(c.Name), false, now)
 	}
-	if keep == 0 && len(p.Start) == 0 && len(p.Waiting) == 0 {
-		p.KillPod = true
+	regularPending := false
+	for i := range pod.Spec.Containers {
+		name := pod.Spec.Containers[i].Name
+		if _, ok := p.Waiting[name]; ok || p.starts(name) {
+			regularPending = true
+		}
+	}
+	if keep == 0 && !regularPending {
+		// Job-style completion: sidecars are not restarted but stopped.
+		p = Plan{KillPod: true}
 	}
 	return p
+}
+
+// computeInit walks the init containers in spec order, adding to p what the
+// first unfinished one needs. It reports whether the pod has failed (a
+// regular init container failed under restartPolicy Never).
+func computeInit(pod *corev1.Pod, obs *Observed, now time.Time, p *Plan) (failed bool) {
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		o := obs.container(c.Name)
+		sidecar := IsSidecar(c)
+		switch st := state(o); {
+		case st == runtime.StateRunning && sidecar:
+			continue // started: the next one may go
+		case st == runtime.StateRunning:
+			return false // wait for it to finish
+		case st == runtime.StateExited && !sidecar && o.Current.ExitCode == 0:
+			continue
+		case (st == runtime.StateExited || st == runtime.StateUnknown) && !sidecar &&
+			pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
+			return true
+		}
+		p.restart(pod, c.Name, o, sidecar, now)
+		return false
+	}
+	return false
+}
+
+// restart adds a (re)start of a container that is not running to p, unless
+// it must not restart (by policy) or is held back by backoff.
+func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, sidecar bool, now time.Time) {
+	switch state(o) {
+	case runtime.StateRunning:
+		return
+	case runtime.StateUnknown:
+		p.Kill = append(p.Kill, Kill{Name: name, ID: o.Current.ID, Reason: "container is in unknown state, will be restarted"})
+	case runtime.StateExited:
+		if !sidecar && !shouldRestart(pod.Spec.RestartPolicy, o.Current.ExitCode) {
+			return
+		}
+	}
+	start, wait, wakeAt := backoff(pod, name, o, now)
+	if wait != nil {
+		if p.Waiting == nil {
+			p.Waiting = map[string]Waiting{}
+		}
+		p.Waiting[name] = *wait
+		p.WakeAt = earliest(p.WakeAt, wakeAt)
+		return
+	}
+	p.Start = append(p.Start, start)
+}
+
+func (p *Plan) starts(name string) bool {
+	for _, s := range p.Start {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Initialized reports whether the pod got past its init containers: some
+// regular container has been created.
+func Initialized(pod *corev1.Pod, obs *Observed) bool {
+	for i := range pod.Spec.Containers {
+		if obs.container(pod.Spec.Containers[i].Name).Current != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// initDone reports whether every regular init container exited 0 and every
+// sidecar is started.
+func initDone(pod *corev1.Pod, obs *Observed) bool {
+	return len(incompleteInit(pod, obs)) == 0
+}
+
+func incompleteInit(pod *corev1.Pod, obs *Observed) []string {
+	var names []string
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		o := obs.container(c.Name)
+		switch {
+		case IsSidecar(c) && state(o) == runtime.StateRunning:
+		case !IsSidecar(c) && state(o) == runtime.StateExited && o.Current.ExitCode == 0:
+		default:
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// IsSidecar reports whether an init container is a native sidecar
+// (restartPolicy: Always).
+func IsSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// container returns the observation of name, empty if there is none.
+func (obs *Observed) container(name string) *Container {
+	if o := obs.Containers[name]; o != nil {
+		return o
+	}
+	return &Container{}
 }
 
 // state is the container's state, with "never created" reported as Created

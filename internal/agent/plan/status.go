@@ -16,14 +16,24 @@ import (
 // left zero: the caller carries them over from the previous status.
 func Status(pod *corev1.Pod, obs *Observed, sandboxReady bool) corev1.PodStatus {
 	st := corev1.PodStatus{QOSClass: qosClass(pod)}
-	for _, c := range pod.Spec.Containers {
-		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(pod, &c, obs.Containers[c.Name]))
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		cs := containerStatus(pod, c, obs.Containers[c.Name])
+		if !IsSidecar(c) {
+			// A regular init container is ready once it exited 0.
+			cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		st.ContainerStatuses = append(st.ContainerStatuses, containerStatus(pod, c, obs.Containers[c.Name]))
 	}
 	sort.Slice(st.ContainerStatuses, func(i, j int) bool {
 		return st.ContainerStatuses[i].Name < st.ContainerStatuses[j].Name
 	})
-	st.Phase = phase(pod, st.ContainerStatuses, obs.Terminating)
-	st.Conditions = conditions(st, sandboxReady)
+	st.Phase = phase(pod, &st, obs.Terminating)
+	st.Conditions = conditions(pod, obs, &st, sandboxReady)
 	return st
 }
 
@@ -92,45 +102,82 @@ func runtimeState(s *runtime.ContainerStatus) corev1.ContainerState {
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 }
 
-// phase is the kubelet's getPhase over the regular containers.
-func phase(pod *corev1.Pod, statuses []corev1.ContainerStatus, terminating bool) corev1.PodPhase {
-	var running, waiting, stopped, succeeded int
-	for _, cs := range statuses {
+// phase is the kubelet's getPhase.
+func phase(pod *corev1.Pod, st *corev1.PodStatus, terminating bool) corev1.PodPhase {
+	var pendingInit, failedInit, running, waiting, stopped, succeeded int
+	anyRegularStarted := false
+	for i, cs := range st.InitContainerStatuses {
+		last := cs.LastTerminationState.Terminated
+		if IsSidecar(&pod.Spec.InitContainers[i]) {
+			switch {
+			case cs.State.Running != nil:
+				running++
+				if cs.Started == nil || !*cs.Started {
+					pendingInit++
+				}
+			case cs.State.Terminated != nil:
+				// A sidecar's exit never decides the phase.
+			case last == nil:
+				pendingInit++
+				waiting++
+			}
+			continue
+		}
+		switch {
+		case cs.State.Terminated != nil:
+			if cs.State.Terminated.ExitCode != 0 {
+				failedInit++
+			}
+		case cs.State.Waiting != nil && last != nil:
+			if last.ExitCode != 0 {
+				failedInit++
+			}
+		default:
+			pendingInit++
+		}
+	}
+	for _, cs := range st.ContainerStatuses {
 		switch {
 		case cs.State.Running != nil:
 			running++
+			anyRegularStarted = true
 		case cs.State.Terminated != nil:
 			stopped++
+			anyRegularStarted = true
 			if cs.State.Terminated.ExitCode == 0 {
 				succeeded++
 			}
 		case cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil:
 			stopped++
-			if cs.LastTerminationState.Terminated.ExitCode == 0 {
-				succeeded++
-			}
+			anyRegularStarted = true
 		default:
 			waiting++
 		}
 	}
 	switch {
-	case waiting > 0:
+	case failedInit > 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
+		return corev1.PodFailed
+	case pendingInit > 0 && !anyRegularStarted, waiting > 0:
 		return corev1.PodPending
 	case running > 0:
 		return corev1.PodRunning
 	case stopped > 0:
-		if terminating || pod.Spec.RestartPolicy == corev1.RestartPolicyNever || stopped == succeeded && pod.Spec.RestartPolicy != corev1.RestartPolicyAlways {
-			if stopped == succeeded {
-				return corev1.PodSucceeded
-			}
-			return corev1.PodFailed
+		switch {
+		case terminating:
+		case pod.Spec.RestartPolicy == corev1.RestartPolicyAlways:
+			return corev1.PodRunning
+		case stopped != succeeded && pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure:
+			return corev1.PodRunning
 		}
-		return corev1.PodRunning
+		if stopped == succeeded {
+			return corev1.PodSucceeded
+		}
+		return corev1.PodFailed
 	}
 	return corev1.PodPending
 }
 
-func conditions(st corev1.PodStatus, sandboxReady bool) []corev1.PodCondition {
+func conditions(pod *corev1.Pod, obs *Observed, st *corev1.PodStatus, sandboxReady bool) []corev1.PodCondition {
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue}
 		if !ok {
@@ -139,9 +186,16 @@ func conditions(st corev1.PodStatus, sandboxReady bool) []corev1.PodCondition {
 		return c
 	}
 	var unready []string
-	for _, cs := range st.ContainerStatuses {
-		if !cs.Ready {
+	for i, cs := range st.InitContainerStatuses {
+		if IsSidecar(&pod.Spec.InitContainers[i]) && !cs.Ready {
 			unready = append(unready, cs.Name)
+		}
+	}
+	for _, c := range pod.Spec.Containers { // spec order, as the kubelet lists them
+		for _, cs := range st.ContainerStatuses {
+			if cs.Name == c.Name && !cs.Ready {
+				unready = append(unready, cs.Name)
+			}
 		}
 	}
 	ready := len(unready) == 0
@@ -152,8 +206,11 @@ func conditions(st corev1.PodStatus, sandboxReady bool) []corev1.PodCondition {
 	case corev1.PodFailed:
 		ready, reason, msg = false, "PodFailed", ""
 	}
-	initialized := cond(corev1.PodInitialized, true, "", "")
+	incomplete := incompleteInit(pod, obs)
+	initialized := cond(corev1.PodInitialized, len(incomplete) == 0 || Initialized(pod, obs),
+		"ContainersNotInitialized", fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " ")))
 	if st.Phase == corev1.PodSucceeded {
+		initialized = cond(corev1.PodInitialized, true, "", "")
 		initialized.Reason = "PodCompleted"
 	}
 	return []corev1.PodCondition{

@@ -251,13 +251,13 @@ func TestStatus_Conditions(t *testing.T) {
 		want    []corev1.PodCondition
 	}{
 		{
-			name:   "nothing running, no sandbox: both containers unready in name order",
+			name:   "nothing running, no sandbox: both containers unready in spec order (the kubelet walks the spec)",
 			policy: corev1.RestartPolicyAlways,
 			want: []corev1.PodCondition{
 				cond(corev1.PodReadyToStartContainers, false, "", ""),
 				cond(corev1.PodInitialized, true, "", ""),
-				cond(corev1.PodReady, false, "ContainersNotReady", "containers with unready status: [app web]"),
-				cond(corev1.ContainersReady, false, "ContainersNotReady", "containers with unready status: [app web]"),
+				cond(corev1.PodReady, false, "ContainersNotReady", "containers with unready status: [web app]"),
+				cond(corev1.ContainersReady, false, "ContainersNotReady", "containers with unready status: [web app]"),
 				cond(corev1.PodScheduled, true, "", ""),
 			},
 		},
