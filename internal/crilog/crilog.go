@@ -75,14 +75,20 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:
-			return nil
+			// The file may have appeared just before done: look once more.
+			if f, err = os.Open(path); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
 		case <-time.After(poll):
 		}
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
-	var pending []byte // an incomplete line at the end of the file
-	var joined *Entry  // partial entries waiting for their F
+	var pending []byte            // an incomplete line at the end of the file
+	joined := map[string]*Entry{} // partial entries waiting for their F, by stream
 	finishing := false
 	for {
 		chunk, err := r.ReadBytes('\n')
@@ -94,16 +100,16 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 			if perr != nil {
 				continue // a torn or foreign line: skip it, as the kubelet does
 			}
-			if joined != nil {
-				joined.Content = append(joined.Content, e.Content...)
-				joined.Partial = e.Partial
-				e = *joined
-				joined = nil
+			if j := joined[e.Stream]; j != nil {
+				j.Content = append(j.Content, e.Content...)
+				j.Partial = e.Partial
+				e = *j
+				delete(joined, e.Stream)
 			}
 			if e.Partial {
 				c := e
 				c.Content = append([]byte(nil), e.Content...)
-				joined = &c
+				joined[e.Stream] = &c
 				continue
 			}
 			fn(e)
