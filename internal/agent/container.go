@@ -181,8 +181,8 @@ func security(sc *corev1.SecurityContext) runtime.Security {
 }
 
 // resources maps limits and requests to cgroup values as the kubelet does:
-// cpu.shares from the request (min 2), CFS quota from the limit at a 100 ms
-// period.
+// cpu.shares from the request (or the limit; min 2, also without either),
+// CFS quota from the limit at a 100 ms period.
 func resources(r corev1.ResourceRequirements) runtime.Resources {
 	var out runtime.Resources
 	if m, ok := r.Limits[corev1.ResourceMemory]; ok {
@@ -191,11 +191,11 @@ func resources(r corev1.ResourceRequirements) runtime.Resources {
 	cpuReq, hasReq := r.Requests[corev1.ResourceCPU]
 	cpuLim, hasLim := r.Limits[corev1.ResourceCPU]
 	if !hasReq && hasLim {
-		cpuReq, hasReq = cpuLim, true
+		cpuReq = cpuLim
 	}
-	if hasReq {
-		out.CPUShares = uint64(max(cpuReq.MilliValue()*1024/1000, 2))
-	}
+	// No request at all also gets the minimum, as with the kubelet's
+	// MilliCPUToShares(0): best-effort containers yield to the others.
+	out.CPUShares = uint64(max(cpuReq.MilliValue()*1024/1000, 2))
 	if hasLim {
 		const period = 100000
 		out.CPUPeriod = period
@@ -204,26 +204,13 @@ func resources(r corev1.ResourceRequirements) runtime.Resources {
 	return out
 }
 
-// resolveUser finds the numeric user of a container: runAsUser/runAsGroup
-// from the security contexts, else the image's USER looked up in the
-// image's /etc/passwd and /etc/group.
+// resolveUser finds the numeric user of a container as the kubelet and the
+// CRI runtimes do: runAsUser (the group from the image's /etc/passwd entry
+// for that uid, else 0) or else the image's USER looked up in the image's
+// /etc/passwd and /etc/group; runAsGroup overrides the group. runAsNonRoot is
+// checked first, by the kubelet's rules.
 func resolveUser(pod *corev1.Pod, c *corev1.Container, imageUser string, layers []string) (runtime.User, error) {
 	var u runtime.User
-	name, group, _ := strings.Cut(imageUser, ":")
-	if name != "" {
-		uid, gid, err := lookupUser(name, layers)
-		if err != nil {
-			return u, configError{err}
-		}
-		u.UID, u.GID = uid, gid
-	}
-	if group != "" {
-		gid, err := lookupGroup(group, layers)
-		if err != nil {
-			return u, configError{err}
-		}
-		u.GID = gid
-	}
 	var runAsUser, runAsGroup *int64
 	var runAsNonRoot *bool
 	if psc := pod.Spec.SecurityContext; psc != nil {
@@ -243,22 +230,52 @@ func resolveUser(pod *corev1.Pod, c *corev1.Container, imageUser string, layers 
 			runAsNonRoot = sc.RunAsNonRoot
 		}
 	}
+	name, group, _ := strings.Cut(imageUser, ":")
+	if runAsNonRoot != nil && *runAsNonRoot {
+		if err := verifyRunAsNonRoot(pod, c, runAsUser, name); err != nil {
+			return u, configError{err}
+		}
+	}
 	if runAsUser != nil {
 		u.UID = uint32(*runAsUser)
-		if runAsGroup == nil && name == "" {
-			u.GID = 0
+		_, u.GID, _ = lookupUser(strconv.FormatInt(*runAsUser, 10), layers)
+	} else {
+		if name != "" {
+			uid, gid, err := lookupUser(name, layers)
+			if err != nil {
+				return u, configError{err}
+			}
+			u.UID, u.GID = uid, gid
+		}
+		if group != "" {
+			gid, err := lookupGroup(group, layers)
+			if err != nil {
+				return u, configError{err}
+			}
+			u.GID = gid
 		}
 	}
 	if runAsGroup != nil {
 		u.GID = uint32(*runAsGroup)
 	}
-	if runAsNonRoot != nil && *runAsNonRoot && u.UID == 0 {
-		if runAsUser == nil && !isNumeric(name) && name != "" {
-			return u, configError{fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root", name)}
-		}
-		return u, configError{errors.New("container has runAsNonRoot and image will run as root")}
-	}
 	return u, nil
+}
+
+// verifyRunAsNonRoot is the kubelet's check: runAsUser must not be 0;
+// without it the image user must be numeric and not 0 (no user is root).
+func verifyRunAsNonRoot(pod *corev1.Pod, c *corev1.Container, runAsUser *int64, imageUser string) error {
+	podName := fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+	switch {
+	case runAsUser != nil:
+		if *runAsUser == 0 {
+			return fmt.Errorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", podName, c.Name)
+		}
+	case imageUser != "" && !isNumeric(imageUser):
+		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", imageUser, podName, c.Name)
+	case strings.Trim(imageUser, "0") == "": // no user, or uid 0
+		return fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", podName, c.Name)
+	}
+	return nil
 }
 
 func isNumeric(s string) bool {
