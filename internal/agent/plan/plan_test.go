@@ -301,3 +301,108 @@ func TestCompute_WakeAtEarliest(t *testing.T) {
 		t.Errorf("plan = %+v, want both waiting, nothing started, pod not killed", got)
 	}
 }
+
+// TestCompute_InitContainers: init containers run one at a time in spec
+// order before any regular container; native sidecars only have to start.
+func TestCompute_InitContainers(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	withInit := func(p *corev1.Pod) {
+		p.Spec.InitContainers = []corev1.Container{{Name: "init-a", Image: "busybox"}, {Name: "init-b", Image: "busybox"}}
+	}
+	withSidecar := func(p *corev1.Pod) {
+		p.Spec.InitContainers = []corev1.Container{{Name: "side", Image: "busybox", RestartPolicy: &always}, {Name: "init-b", Image: "busybox"}}
+	}
+	done := func(id string) *Container {
+		return &Container{Current: exited(id, 0, t0.Add(-time.Minute), t0.Add(-time.Second))}
+	}
+	cases := []struct {
+		name   string
+		pod    func(*corev1.Pod)
+		policy corev1.RestartPolicy
+		obs    map[string]*Container
+		want   Plan
+	}{
+		{
+			name: "nothing yet: only the first init container starts",
+			pod:  withInit,
+			want: Plan{Start: []Start{{Name: "init-a"}}},
+		},
+		{
+			name: "first init running: wait",
+			pod:  withInit,
+			obs:  map[string]*Container{"init-a": {Current: running("i1", t0)}},
+			want: Plan{},
+		},
+		{
+			name: "first init done: the second starts",
+			pod:  withInit,
+			obs:  map[string]*Container{"init-a": done("i1")},
+			want: Plan{Start: []Start{{Name: "init-b"}}},
+		},
+		{
+			name: "all init done: regular containers start in spec order",
+			pod:  withInit,
+			obs:  map[string]*Container{"init-a": done("i1"), "init-b": done("i2")},
+			want: Plan{Start: []Start{{Name: "web"}, {Name: "app"}}},
+		},
+		{
+			name: "failed init under Always: only it restarts",
+			pod:  withInit,
+			obs:  map[string]*Container{"init-a": {Current: exited("i1", 1, t0.Add(-time.Minute), t0.Add(-time.Second))}},
+			want: Plan{Start: []Start{{Name: "init-a", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+		},
+		{
+			name:   "failed init under OnFailure: only it restarts",
+			pod:    withInit,
+			policy: corev1.RestartPolicyOnFailure,
+			obs:    map[string]*Container{"init-a": done("i1"), "init-b": {Current: exited("i2", 2, t0.Add(-time.Minute), t0.Add(-time.Second))}},
+			want:   Plan{Start: []Start{{Name: "init-b", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+		},
+		{
+			name:   "failed init under Never: the pod is killed",
+			pod:    withInit,
+			policy: corev1.RestartPolicyNever,
+			obs:    map[string]*Container{"init-a": {Current: exited("i1", 1, t0.Add(-time.Minute), t0.Add(-time.Second))}},
+			want:   Plan{KillPod: true},
+		},
+		{
+			name: "sidecar running counts as started: the next init starts",
+			pod:  withSidecar,
+			obs:  map[string]*Container{"side": {Current: running("s1", t0)}},
+			want: Plan{Start: []Start{{Name: "init-b"}}},
+		},
+		{
+			name:   "initialized: an exited sidecar restarts even under Never",
+			pod:    withSidecar,
+			policy: corev1.RestartPolicyNever,
+			obs: map[string]*Container{
+				"side": {Current: exited("s1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))}, "init-b": done("i2"),
+				"web": {Current: running("w1", t0)}, "app": {Current: running("a1", t0)},
+			},
+			want: Plan{Start: []Start{{Name: "side", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+		},
+		{
+			name:   "every regular container done under Never: the pod completes, sidecar not restarted",
+			pod:    withSidecar,
+			policy: corev1.RestartPolicyNever,
+			obs: map[string]*Container{
+				"side": {Current: running("s1", t0)}, "init-b": done("i2"),
+				"web": done("w1"), "app": done("a1"),
+			},
+			want: Plan{KillPod: true},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := basePod()
+			tc.pod(pod)
+			if tc.policy != "" {
+				pod.Spec.RestartPolicy = tc.policy
+			}
+			got := Compute(pod, &Observed{Containers: tc.obs}, t0)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Compute:\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
