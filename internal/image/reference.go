@@ -20,8 +20,10 @@ func Normalize(ref string) (string, error) {
 	return named.String(), nil
 }
 
-// idPattern matches what may be an image ID or a prefix of one.
-var idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
+// idPattern matches what may be an image ID or a prefix of one; four hex
+// digits at least, so a short name that is not there does not pick an image
+// whose ID happens to start with it.
+var idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{4,64}$`)
 
 // refName reads a name from OCI layout annotations. containerd writes the
 // full name to io.containerd.image.name and only the tag to

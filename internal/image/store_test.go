@@ -179,7 +179,7 @@ func TestStore_LoadLayoutDir(t *testing.T) {
 	if imgs[0].Size <= 0 {
 		t.Errorf("Size %d", imgs[0].Size)
 	}
-	for _, ref := range []string{"example.com/a:1", idOf(t, f.a), idOf(t, f.a)[7:19]} {
+	for _, ref := range []string{"example.com/a:1", idOf(t, f.a), idOf(t, f.a)[7:19], idOf(t, f.a)[:11]} {
 		got, err := s.Get(ctx, ref)
 		if err != nil {
 			t.Errorf("Get(%q): %v", ref, err)
@@ -188,6 +188,9 @@ func TestStore_LoadLayoutDir(t *testing.T) {
 		if got.ID != idOf(t, f.a) {
 			t.Errorf("Get(%q) = %s", ref, got.ID)
 		}
+	}
+	if _, err := s.Get(ctx, idOf(t, f.a)[7:10]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of a 3-digit ID prefix: %v, want ErrNotFound", err)
 	}
 	if got, err := s.Get(ctx, "c:2"); err != nil || got.ID != idOf(t, c) {
 		t.Errorf("Get(c:2) = %v, %v", got, err)
