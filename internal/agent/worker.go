@@ -53,8 +53,17 @@ type Reporter interface {
 	Log(pod *corev1.Pod, container string, e crilog.Entry)
 }
 
+// Objects gives the agent the API objects pods refer to: from the files
+// given to `peapod up`, or from informers under `peapod serve`. A missing
+// object is an apierrors NotFound error.
+type Objects interface {
+	ConfigMap(namespace, name string) (*corev1.ConfigMap, error)
+	Secret(namespace, name string) (*corev1.Secret, error)
+}
+
 // Config wires a worker to the node's mechanisms.
 type Config struct {
+	Objects  Objects
 	Runtime  runtime.Runtime
 	Images   Images
 	PodsDir  string // per-pod state: volumes, managed files

@@ -60,10 +60,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	default:
 		return fmt.Errorf("--image-pull: %q is not one of never, missing, policy", f.pull)
 	}
-	pods, err := readPods(f.files, s.In)
+	objs, err := readObjects(f.files, s.In)
 	if err != nil {
 		return err
 	}
+	pods := objs.Pods
 	images, err := g.images()
 	if err != nil {
 		return err
@@ -111,6 +112,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		LogsDir:  filepath.Join(g.root, "logs"),
 		Pull:     mode,
 		Reporter: rep,
+		Objects:  &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets},
 	}
 	results := make([]*corev1.Pod, len(pods))
 	errs := make([]error, len(pods))
@@ -136,9 +138,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	return nil
 }
 
-// readPods decodes, defaults and validates every pod of files before
+// readObjects decodes files, then defaults and validates every pod before
 // anything runs, and gives each a UID and creation time.
-func readPods(files []string, stdin io.Reader) ([]*corev1.Pod, error) {
+func readObjects(files []string, stdin io.Reader) (*manifest.Objects, error) {
 	var objs manifest.Objects
 	for _, name := range files {
 		var r io.Reader = stdin
@@ -172,7 +174,7 @@ func readPods(files []string, stdin io.Reader) ([]*corev1.Pod, error) {
 		pod.UID = types.UID(uuid.NewUUID())
 		pod.CreationTimestamp = now
 	}
-	return objs.Pods, nil
+	return &objs, nil
 }
 
 // printPodTable prints pods in `kubectl get pods` columns.
