@@ -124,7 +124,7 @@ func (u *unpacker) entry(hdr *tar.Header, tr io.Reader) error {
 				return err
 			}
 		}
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // the reader already maps the legacy TypeRegA to TypeReg
 		if err := u.replace(name); err != nil {
 			return err
 		}
