@@ -223,31 +223,6 @@ func readPid(file string) (int, error) {
 	return pid, nil
 }
 
-// reap waits for one conmon we started. A targeted wait4, never wait4(-1),
-// which would steal os/exec's children. When it returns, conmon has written
-// the exit file: the container is over.
-func (r *Runtime) reap(id string, pid int) {
-	done := make(chan struct{})
-	r.mu.Lock()
-	r.exits[id] = done
-	r.mu.Unlock()
-	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, unix.EINTR) {
-				break // reaped, or ECHILD: not ours after all; waiters poll
-			}
-		}
-		r.mu.Lock()
-		if r.exits[id] == done {
-			delete(r.exits, id)
-		}
-		r.mu.Unlock()
-		close(done)
-	}()
-}
-
 // StartContainer starts a created container.
 func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	m, err := r.loadMeta(id)
@@ -415,6 +390,10 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
 		case <-done:
+		case <-tick.C:
+			// A container's init cannot finish exiting while a
+			// process of its PID namespace is our unreaped zombie.
+			reapForeignZombies()
 		}
 	}
 }

@@ -63,9 +63,12 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	args = append(args, req.ID)
 	cmd := exec.CommandContext(ctx, r.runtimePath, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
+	// Kill the process, not crun: crun then reaps it and exits. Were
+	// crun killed first, the process would be orphaned to us (subreaper)
+	// and, unreaped, keep the container's init from ever exiting.
 	cmd.Cancel = func() error {
 		if pid, err := readPid(pidFile); err == nil {
-			_ = unix.Kill(pid, unix.SIGKILL)
+			return unix.Kill(pid, unix.SIGKILL)
 		}
 		return cmd.Process.Kill()
 	}
@@ -73,6 +76,7 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	// that some grandchild still holds.
 	cmd.WaitDelay = 2 * time.Second
 	err = cmd.Run()
+	reapForeignZombies()
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("exec %q in container %s: %w", req.Cmd, req.ID, ctx.Err())
 	}

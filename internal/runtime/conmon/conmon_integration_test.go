@@ -1,0 +1,426 @@
+//go:build integration
+
+package conmon_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"peapod/internal/runtime"
+	"peapod/internal/runtime/conmon"
+	"peapod/internal/runtime/runtimetest"
+	"peapod/internal/testenv"
+)
+
+// The OCI runtime under test: PEAPOD_TEST_RUNTIME=runc switches from crun.
+func ociRuntime() string {
+	if r := os.Getenv("PEAPOD_TEST_RUNTIME"); r != "" {
+		return r
+	}
+	return "crun"
+}
+
+var (
+	rootfsOnce sync.Once
+	rootfsDir  string
+	rootfsErr  error
+)
+
+// busyboxRootfs is a minimal image: /bin/busybox, one symlink per applet,
+// passwd and group. Shared read-only by every test (it is a lower layer).
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	rootfsOnce.Do(func() { rootfsDir, rootfsErr = buildRootfs() })
+	if rootfsErr != nil {
+		t.Fatalf("busybox rootfs: %v", rootfsErr)
+	}
+	return rootfsDir
+}
+
+func buildRootfs() (string, error) {
+	dir, err := os.MkdirTemp("", "pp-rootfs")
+	if err != nil {
+		return "", err
+	}
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return "", err
+	}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "busybox" {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
+			return "", err
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+		"etc/group":  "root:x:0:\nnogroup:x:65534:\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if rootfsDir != "" {
+		os.RemoveAll(rootfsDir)
+	}
+	os.Exit(code)
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type env struct {
+	rt      *conmon.Runtime
+	cfg     conmon.Config
+	rootfs  string
+	logDir  string
+	cleanup []func()
+}
+
+// newEnv makes a runtime on fresh short-pathed dirs and a unique cgroup
+// root; when the test ends, after its own cleanups, nothing may be left.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t, ociRuntime(), "conmon")
+	base, err := os.MkdirTemp("", "pp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := conmon.Config{
+		Root:       filepath.Join(base, "c"),
+		RunRoot:    filepath.Join(base, "r"),
+		Runtime:    ociRuntime(),
+		CgroupRoot: "peapod-test-" + randomSuffix(),
+	}
+	t.Cleanup(func() {
+		testenv.CheckNoLeaks(t, testenv.Leaks{Root: cfg.Root, RunRoot: cfg.RunRoot, CgroupRoot: cfg.CgroupRoot})
+		removeCgroupRoot(t, cfg.CgroupRoot)
+		if err := os.RemoveAll(base); err != nil {
+			t.Errorf("remove test dirs: %v", err)
+		}
+	})
+	rt, err := conmon.New(cfg)
+	if err != nil {
+		t.Fatalf("conmon.New: %v", err)
+	}
+	return &env{rt: rt, cfg: cfg, rootfs: busyboxRootfs(t), logDir: filepath.Join(base, "logs")}
+}
+
+// removeCgroupRoot removes the (by now empty) cgroup root of the test from
+// every hierarchy.
+func removeCgroupRoot(t *testing.T, root string) {
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/" + root)
+	if d := "/sys/fs/cgroup/" + root; fileExists(d) {
+		matches = append(matches, d)
+	}
+	for _, d := range matches {
+		if err := syscall.Rmdir(d); err != nil {
+			t.Errorf("remove cgroup root: %v", err)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (e *env) spec(sandboxID, name string, args ...string) runtime.ContainerSpec {
+	return runtime.ContainerSpec{
+		SandboxID:    sandboxID,
+		Name:         name,
+		RootfsLayers: []string{e.rootfs},
+		Args:         args,
+		Env:          []string{"PATH=/bin", "HOME=/root"},
+		LogPath:      filepath.Join(e.logDir, sandboxID, name+".log"),
+	}
+}
+
+func (e *env) harness() runtimetest.Harness {
+	return runtimetest.Harness{
+		Runtime: e.rt,
+		Container: func(sandboxID, name string, b runtimetest.Behavior) runtime.ContainerSpec {
+			switch {
+			case b.FailToStart:
+				return e.spec(sandboxID, name, "/no/such/binary")
+			case b.IgnoreSIGTERM:
+				return e.spec(sandboxID, name, "sh", "-c", "trap '' TERM; sleep 1000 & wait")
+			case b.Forever:
+				// PID 1 of a namespace gets no default signal actions:
+				// SIGTERM must be trapped to end it.
+				return e.spec(sandboxID, name, "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait")
+			default:
+				return e.spec(sandboxID, name, "sh", "-c", "exit "+strconv.Itoa(b.ExitCode))
+			}
+		},
+		ExitCmd: func(code int) []string { return []string{"sh", "-c", "exit " + strconv.Itoa(code)} },
+	}
+}
+
+func TestIntegration_Suite(t *testing.T) {
+	runtimetest.Suite(t, func(t *testing.T) runtimetest.Harness { return newEnv(t).harness() })
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (e *env) sandbox(t *testing.T, hostname string) *runtime.Sandbox {
+	t.Helper()
+	sb, err := e.rt.CreateSandbox(ctxT(t), runtime.SandboxSpec{ID: "sb-" + randomSuffix(), Name: "pod", Namespace: "default", Hostname: hostname})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.rt.RemoveSandbox(context.Background(), sb.ID); err != nil {
+			t.Errorf("RemoveSandbox: %v", err)
+		}
+	})
+	return sb
+}
+
+// run creates and starts a container and registers its removal.
+func (e *env) run(t *testing.T, spec runtime.ContainerSpec) string {
+	t.Helper()
+	ctx := ctxT(t)
+	id, err := e.rt.CreateContainer(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.rt.RemoveContainer(context.Background(), id); err != nil {
+			t.Errorf("RemoveContainer %s: %v", spec.Name, err)
+		}
+	})
+	if err := e.rt.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// runToEnd runs a container to its exit and returns its log's lines
+// (without the CRI prefix).
+func (e *env) runToEnd(t *testing.T, spec runtime.ContainerSpec) (int32, []string) {
+	t.Helper()
+	id := e.run(t, spec)
+	st, err := e.rt.WaitContainer(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ExitCode, logLines(t, spec.LogPath)
+}
+
+var criLine = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
+
+func logLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		m := criLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("log line %q is not in CRI format", l)
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
+			t.Errorf("log line %q: time: %v", l, err)
+		}
+		out = append(out, m[4])
+	}
+	return out
+}
+
+func TestIntegration_LocalhostBetweenContainers(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "web")
+	e.run(t, e.spec(sb.ID, "server", "sh", "-c", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www"))
+	code, lines := e.runToEnd(t, e.spec(sb.ID, "client", "sh", "-c",
+		"i=0; until wget -q -O - http://127.0.0.1:8080/; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+	if code != 0 || !slices.Contains(lines, "pong") {
+		t.Errorf("client exit %d, log %q; want 0 and pong", code, lines)
+	}
+}
+
+func TestIntegration_HostnameIsSandboxHostname(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "my-pod-host")
+	code, lines := e.runToEnd(t, e.spec(sb.ID, "c", "hostname"))
+	if code != 0 || !slices.Equal(lines, []string{"my-pod-host"}) {
+		t.Errorf("exit %d, log %q", code, lines)
+	}
+}
+
+func TestIntegration_Isolation(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "iso")
+	code, lines := e.runToEnd(t, e.spec(sb.ID, "c", "sh", "-c",
+		`echo pid=$$; ls /proc | grep -c '^[0-9]'; test -e /etc/debian_version && echo host-fs || echo own-fs`))
+	// sh, ls and grep: the container's own processes only.
+	if code != 0 || len(lines) != 3 || lines[0] != "pid=1" || lines[2] != "own-fs" {
+		t.Fatalf("exit %d, log %q", code, lines)
+	}
+	if n, err := strconv.Atoi(lines[1]); err != nil || n > 5 {
+		t.Errorf("container sees %s processes", lines[1])
+	}
+}
+
+func TestIntegration_LogFormat(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "logs")
+	code, lines := e.runToEnd(t, e.spec(sb.ID, "c", "sh", "-c", "echo line one; echo line two >&2"))
+	if code != 0 || !slices.Contains(lines, "line one") || !slices.Contains(lines, "line two") {
+		t.Errorf("exit %d, log %q", code, lines)
+	}
+	b, _ := os.ReadFile(e.spec(sb.ID, "c").LogPath)
+	if !regexp.MustCompile(`(?m)^\S+ stdout F line one$`).Match(b) || !regexp.MustCompile(`(?m)^\S+ stderr F line two$`).Match(b) {
+		t.Errorf("log:\n%s", b)
+	}
+}
+
+func TestIntegration_ExecOutput(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "exec")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	var out, errOut bytes.Buffer
+	code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"sh", "-c", "echo $FOO; hostname"}, Env: []string{"FOO=bar"}, Stdout: &out, Stderr: &errOut})
+	if err != nil || code != 0 || out.String() != "bar\nexec\n" {
+		t.Errorf("exec: %d, %v, stdout %q, stderr %q", code, err, out.String(), errOut.String())
+	}
+	began := time.Now()
+	_, err = e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"sleep", "100"}, Timeout: 300 * time.Millisecond})
+	if err == nil || time.Since(began) > 5*time.Second {
+		t.Errorf("exec with timeout: %v after %v", err, time.Since(began))
+	}
+	// The timed-out process is gone from the container.
+	out.Reset()
+	if _, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"sh", "-c", "ps -o args | grep -c '^sleep 100$' || true"}, Stdout: &out}); err != nil || strings.TrimSpace(out.String()) != "0" {
+		t.Errorf("after timeout, sleep 100 processes: %q, %v", out.String(), err)
+	}
+}
+
+// A second Runtime on the same dirs (peapod restarted) sees the container
+// and waits for it by polling, since its conmon is not the new one's child.
+func TestIntegration_Readopt(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "readopt")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	again, err := conmon.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbs, err := again.ListSandboxes(ctxT(t))
+	if err != nil || len(sbs) != 1 || sbs[0].ID != sb.ID {
+		t.Fatalf("ListSandboxes after restart: %+v, %v", sbs, err)
+	}
+	list, err := again.ListContainers(ctxT(t), sb.ID)
+	if err != nil || len(list) != 1 || list[0].State != runtime.StateRunning {
+		t.Fatalf("ListContainers after restart: %+v, %v", list, err)
+	}
+	if err := again.StopContainer(ctxT(t), runtime.StopRequest{ID: id, Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := again.WaitContainer(ctxT(t), id)
+	if err != nil || st.ExitCode != 143 {
+		t.Errorf("wait after restart: %+v, %v", st, err)
+	}
+}
+
+// TestIntegration_Timings measures the runtime's steps (set
+// PEAPOD_TIMINGS=N for N runs); it asserts nothing.
+func TestIntegration_Timings(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PEAPOD_TIMINGS"))
+	if n == 0 {
+		t.Skip("set PEAPOD_TIMINGS=20 to measure")
+	}
+	e := newEnv(t)
+	ctx := ctxT(t)
+	var sandbox, create, start, stop, remove, rmSandbox []time.Duration
+	for i := range n {
+		t0 := time.Now()
+		sb, err := e.rt.CreateSandbox(ctx, runtime.SandboxSpec{ID: fmt.Sprintf("t%d", i), Name: "pod", Hostname: "pod"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		id, err := e.rt.CreateContainer(ctx, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t2 := time.Now()
+		if err := e.rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		t3 := time.Now()
+		if err := e.rt.StopContainer(ctx, runtime.StopRequest{ID: id, Timeout: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		t4 := time.Now()
+		if err := e.rt.RemoveContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		t5 := time.Now()
+		if err := e.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+		t6 := time.Now()
+		sandbox = append(sandbox, t1.Sub(t0))
+		create = append(create, t2.Sub(t1))
+		start = append(start, t3.Sub(t2))
+		stop = append(stop, t4.Sub(t3))
+		remove = append(remove, t5.Sub(t4))
+		rmSandbox = append(rmSandbox, t6.Sub(t5))
+	}
+	med := func(d []time.Duration) time.Duration {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	t.Logf("%s, %d runs, medians: create sandbox %v, create container %v, start %v, stop (SIGTERM) %v, remove container %v, remove sandbox %v",
+		ociRuntime(), n, med(sandbox), med(create), med(start), med(stop), med(remove), med(rmSandbox))
+}
