@@ -28,6 +28,13 @@ type containerInput struct {
 	PodFiles  podFiles
 	Attempt   int
 	LogPath   string
+	// Objects serves the ConfigMaps and Secrets env refers to.
+	Objects Objects
+	// PodIPs and HostIPs back the downward API's status.podIP(s) and
+	// status.hostIP(s), primary first; empty until pods have networking.
+	PodIPs, HostIPs []string
+	// NodeAllocatable is what unset limits read as in resourceFieldRef.
+	NodeAllocatable corev1.ResourceList
 }
 
 // podFiles are the kubelet-managed files bind-mounted into every container.
@@ -47,7 +54,11 @@ func (e configError) Unwrap() error { return e.err }
 // to produce the runtime's container spec. It is pure.
 func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 	c := in.Container
-	args := commandArgs(c.Command, c.Args, in.Config.Entrypoint, in.Config.Cmd)
+	env, err := podEnv(in)
+	if err != nil {
+		return runtime.ContainerSpec{}, configError{err}
+	}
+	args := commandArgs(expandCommand(c.Command, env), expandCommand(c.Args, env), in.Config.Entrypoint, in.Config.Cmd)
 	if len(args) == 0 {
 		return runtime.ContainerSpec{}, configError{errors.New("no command specified")}
 	}
@@ -59,7 +70,7 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 		ImageID:      in.Image,
 		RootfsLayers: in.Layers,
 		Args:         args,
-		Env:          containerEnv(in.Config.Env, c.Env),
+		Env:          containerEnv(in.Config.Env, env),
 		WorkingDir:   c.WorkingDir,
 		User:         in.User,
 		Tty:          c.TTY,
@@ -105,8 +116,9 @@ func commandArgs(command, args, entrypoint, cmd []string) []string {
 	return append(append([]string{}, entrypoint...), cmd...)
 }
 
-// containerEnv merges the container's env over the image's, keeping the
-// image's order and appending new names in the container's order.
+// containerEnv puts the container's resolved env (podEnv) over the image's
+// as the CRI runtimes do, keeping the image's order and appending new names
+// in the container's order.
 func containerEnv(image []string, env []corev1.EnvVar) []string {
 	out := append([]string{}, image...)
 	index := map[string]int{}

@@ -302,6 +302,7 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			Pod: w.pod, Container: c, Sandbox: w.sandbox, Image: img.ID, Config: img.Config, Layers: layers,
 			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt,
 			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
+			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
 		})
 	}
 	if err != nil {

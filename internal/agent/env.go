@@ -1,0 +1,522 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// expand replaces each $(NAME) in s by its value from lookup, by the rules
+// of the kubelet's third_party/forked/golang/expansion: $$ is an escaped $,
+// a name lookup does not know stays as written, a $ before anything else
+// and an unterminated $( are copied as they are. Values are inserted
+// verbatim, never expanded again.
+func expand(s string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString("$(")
+				i++
+				continue
+			}
+			ref := s[i : i+3+end] // $(NAME)
+			if v, ok := lookupVar(lookup, ref[2:len(ref)-1]); ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(ref)
+			}
+			i += len(ref) - 1
+		default:
+			b.WriteByte('$') // the next byte is copied on its own turn
+		}
+	}
+	return b.String()
+}
+
+func lookupVar(lookup func(string) (string, bool), name string) (string, bool) {
+	if lookup == nil {
+		return "", false
+	}
+	return lookup(name)
+}
+
+// envLookup answers expand's lookups from a resolved environment.
+func envLookup(env []corev1.EnvVar) func(string) (string, bool) {
+	m := make(map[string]string, len(env))
+	for _, e := range env {
+		m[e.Name] = e.Value
+	}
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+// expandCommand expands the pod's own command or args against the
+// container's environment; the image's entrypoint and cmd are never
+// expanded, so this runs before commandArgs merges them in.
+func expandCommand(list []string, env []corev1.EnvVar) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	lookup := envLookup(env)
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = expand(s, lookup)
+	}
+	return out
+}
+
+// expandSubPathExpr expands a volumeMount's subPathExpr as the kubelet's
+// ExpandContainerVolumeMounts does: every reference must name a variable
+// of the container's environment (from podEnv) with a non-empty value.
+func expandSubPathExpr(expr string, env []corev1.EnvVar) (string, error) {
+	vars := envLookup(env)
+	missing := map[string]bool{}
+	out := expand(expr, func(name string) (string, bool) {
+		v, ok := vars(name)
+		if !ok || v == "" {
+			missing[name] = true
+		}
+		return v, true
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("missing value for %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
+	}
+	return out, nil
+}
+
+// envSet is the kubelet's variable map, kept in the order names were first
+// defined so that the container's environment is stable across restarts
+// (the kubelet's own order is a map's).
+type envSet struct {
+	names []string
+	vals  map[string]string
+}
+
+func (s *envSet) set(name, value string) {
+	if _, ok := s.vals[name]; !ok {
+		s.names = append(s.names, name)
+	}
+	s.vals[name] = value
+}
+
+func (s *envSet) lookup(name string) (string, bool) {
+	v, ok := s.vals[name]
+	return v, ok
+}
+
+// podEnv builds the variables the kubelet gives a container
+// (makeEnvironmentVariables): the envFrom sources in order, then env in
+// order, each overriding earlier definitions of its name. The image's env
+// is not part of it: the runtime puts it underneath (containerEnv), and
+// $(VAR) references cannot see it. A missing ConfigMap, Secret or key is an
+// error unless the reference is optional.
+func podEnv(in containerInput) ([]corev1.EnvVar, error) {
+	c, pod := in.Container, in.Pod
+	ns := namespaceOf(pod.Namespace)
+	src := objectCache{objects: in.Objects, namespace: ns}
+	env := envSet{vals: map[string]string{}}
+	for _, from := range c.EnvFrom {
+		var data map[string]string
+		switch {
+		case from.ConfigMapRef != nil:
+			cm, err := src.configMap(from.ConfigMapRef.Name)
+			if err != nil {
+				if apierrors.IsNotFound(err) && isTrue(from.ConfigMapRef.Optional) {
+					continue
+				}
+				return nil, err
+			}
+			data = cm.Data
+		case from.SecretRef != nil:
+			sec, err := src.secret(from.SecretRef.Name)
+			if err != nil {
+				if apierrors.IsNotFound(err) && isTrue(from.SecretRef.Optional) {
+					continue
+				}
+				return nil, err
+			}
+			data = secretData(sec)
+		}
+		// Keys that are not valid names are skipped; the kubelet only
+		// records an InvalidEnvironmentVariableNames event for them.
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			if name := from.Prefix + k; len(validation.IsEnvVarName(name)) == 0 {
+				env.set(name, data[k])
+			}
+		}
+	}
+	for _, e := range c.Env {
+		value := e.Value
+		if value != "" {
+			value = expand(value, env.lookup)
+		} else if e.ValueFrom != nil {
+			v, ok, err := valueFrom(e.ValueFrom, in, &src)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue // optional and missing: the variable is left out
+			}
+			value = v
+		}
+		env.set(e.Name, value)
+	}
+	out := make([]corev1.EnvVar, len(env.names))
+	for i, name := range env.names {
+		out[i] = corev1.EnvVar{Name: name, Value: env.vals[name]}
+	}
+	return out, nil
+}
+
+// valueFrom resolves one env source; ok is false when an optional
+// ConfigMap, Secret or key is missing.
+func valueFrom(vf *corev1.EnvVarSource, in containerInput, src *objectCache) (value string, ok bool, err error) {
+	switch {
+	case vf.FieldRef != nil:
+		v, err := fieldRefValue(vf.FieldRef, in.Pod, in.PodIPs, in.HostIPs)
+		return v, err == nil, err
+	case vf.ResourceFieldRef != nil:
+		v, err := resourceFieldValue(vf.ResourceFieldRef, in.Pod, in.Container, in.NodeAllocatable)
+		return v, err == nil, err
+	case vf.ConfigMapKeyRef != nil:
+		ref := vf.ConfigMapKeyRef
+		cm, err := src.configMap(ref.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) && isTrue(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		if v, found := cm.Data[ref.Key]; found {
+			return v, true, nil
+		}
+		if isTrue(ref.Optional) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, src.namespace, ref.Name)
+	case vf.SecretKeyRef != nil:
+		ref := vf.SecretKeyRef
+		sec, err := src.secret(ref.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) && isTrue(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		if v, found := secretData(sec)[ref.Key]; found {
+			return v, true, nil
+		}
+		if isTrue(ref.Optional) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, src.namespace, ref.Name)
+	}
+	return "", true, nil // an empty source: the kubelet sets the variable to ""
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// objectCache reads each ConfigMap and Secret once per container, as the
+// kubelet does, so one container sees one version of each. Not-found errors
+// carry the kubelet's wording (its object managers say "configmap", not
+// "configmaps").
+type objectCache struct {
+	objects    Objects
+	namespace  string
+	configMaps map[string]*corev1.ConfigMap
+	secrets    map[string]*corev1.Secret
+}
+
+func (o *objectCache) configMap(name string) (*corev1.ConfigMap, error) {
+	if cm, ok := o.configMaps[name]; ok {
+		return cm, nil
+	}
+	if o.objects == nil {
+		return nil, fmt.Errorf("couldn't get configMap %s/%s, no source of objects", o.namespace, name)
+	}
+	cm, err := o.objects.ConfigMap(o.namespace, name)
+	if err == nil && cm == nil {
+		err = apierrors.NewNotFound(corev1.Resource("configmap"), name)
+	}
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(corev1.Resource("configmap"), name)
+		}
+		return nil, fmt.Errorf("couldn't get configMap %s/%s: %w", o.namespace, name, err)
+	}
+	if o.configMaps == nil {
+		o.configMaps = map[string]*corev1.ConfigMap{}
+	}
+	o.configMaps[name] = cm
+	return cm, nil
+}
+
+func (o *objectCache) secret(name string) (*corev1.Secret, error) {
+	if s, ok := o.secrets[name]; ok {
+		return s, nil
+	}
+	if o.objects == nil {
+		return nil, fmt.Errorf("couldn't get secret %s/%s, no source of objects", o.namespace, name)
+	}
+	s, err := o.objects.Secret(o.namespace, name)
+	if err == nil && s == nil {
+		err = apierrors.NewNotFound(corev1.Resource("secret"), name)
+	}
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(corev1.Resource("secret"), name)
+		}
+		return nil, fmt.Errorf("couldn't get secret %s/%s: %w", o.namespace, name, err)
+	}
+	if o.secrets == nil {
+		o.secrets = map[string]*corev1.Secret{}
+	}
+	o.secrets[name] = s
+	return s, nil
+}
+
+// secretData is a Secret's values as the API server stores them: stringData
+// merged over data. Secrets read from files by `peapod up` never went
+// through an API server, so stringData may still be there.
+func secretData(s *corev1.Secret) map[string]string {
+	out := make(map[string]string, len(s.Data)+len(s.StringData))
+	for k, v := range s.Data {
+		out[k] = string(v)
+	}
+	maps.Copy(out, s.StringData)
+	return out
+}
+
+// fieldRefValue is the kubelet's podFieldSelectorRuntimeValue: the paths
+// the downward API allows in env, with its error messages for the rest.
+// The pod and host IPs come from the caller: the first is the primary one.
+func fieldRefValue(fs *corev1.ObjectFieldSelector, pod *corev1.Pod, podIPs, hostIPs []string) (string, error) {
+	if v := fs.APIVersion; v != "" && v != "v1" {
+		return "", fmt.Errorf("unsupported pod version: %s", v)
+	}
+	path := fs.FieldPath
+	if field, key, ok := splitSubscript(path); ok {
+		switch field {
+		case "metadata.annotations":
+			if errs := validation.IsQualifiedName(strings.ToLower(key)); len(errs) != 0 {
+				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
+			}
+			return pod.Annotations[key], nil
+		case "metadata.labels":
+			if errs := validation.IsQualifiedName(key); len(errs) != 0 {
+				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
+			}
+			return pod.Labels[key], nil
+		}
+		return "", fmt.Errorf("field label does not support subscript: %s", path)
+	}
+	first := func(ips []string) string {
+		if len(ips) == 0 {
+			return ""
+		}
+		return ips[0]
+	}
+	switch path {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return namespaceOf(pod.Namespace), nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "metadata.labels":
+		return formatMap(pod.Labels), nil
+	case "metadata.annotations":
+		return formatMap(pod.Annotations), nil
+	case "spec.nodeName", "spec.host": // spec.host: old clients' name for it
+		return pod.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	case "status.hostIP":
+		return first(hostIPs), nil
+	case "status.hostIPs":
+		return strings.Join(hostIPs, ","), nil
+	case "status.podIP":
+		return first(podIPs), nil
+	case "status.podIPs":
+		return strings.Join(podIPs, ","), nil
+	case "spec.restartPolicy", "spec.schedulerName", "status.phase":
+		// Field labels the API knows but the kubelet cannot resolve in env.
+		return "", fmt.Errorf("unsupported fieldPath: %s", path)
+	}
+	return "", fmt.Errorf("field label not supported: %s", path)
+}
+
+// splitSubscript splits "metadata.labels['key']" into its field and key.
+func splitSubscript(path string) (field, key string, ok bool) {
+	s, found := strings.CutSuffix(path, "']")
+	if !found {
+		return "", "", false
+	}
+	field, key, found = strings.Cut(s, "['")
+	if !found || field == "" {
+		return "", "", false
+	}
+	return field, key, true
+}
+
+// formatMap is the downward API's rendering of labels or annotations.
+func formatMap(m map[string]string) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, m[k])
+	}
+	return b.String()
+}
+
+// resourceFieldValue is the kubelet's containerResourceRuntimeValue over
+// defaultPodLimitsForDownwardAPI: an unset limit reads as the pod-level
+// limit, else the node's allocatable; values are divided by the divisor
+// (default 1) and rounded up. A named container is looked up among the
+// regular containers (limits defaulted), then the init containers (limits
+// as written), as in the kubelet.
+func resourceFieldValue(fs *corev1.ResourceFieldSelector, pod *corev1.Pod, c *corev1.Container, allocatable corev1.ResourceList) (string, error) {
+	allocatable = podLimitsOver(allocatable, pod)
+	var res corev1.ResourceRequirements
+	switch name := fs.ContainerName; {
+	case name == "":
+		res = withDefaultLimits(c.Resources, allocatable)
+	default:
+		found := false
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == name {
+				res, found = withDefaultLimits(pod.Spec.Containers[i].Resources, allocatable), true
+				break
+			}
+		}
+		for i := 0; i < len(pod.Spec.InitContainers) && !found; i++ {
+			if pod.Spec.InitContainers[i].Name == name {
+				res, found = pod.Spec.InitContainers[i].Resources, true
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("container %s not found", name)
+		}
+	}
+	divisor := fs.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	var list corev1.ResourceList
+	kind, rest, _ := strings.Cut(fs.Resource, ".")
+	switch kind {
+	case "limits":
+		list = res.Limits
+	case "requests":
+		list = res.Requests
+	default:
+		return "", fmt.Errorf("unsupported container resource : %s", fs.Resource)
+	}
+	q := list[corev1.ResourceName(rest)]
+	switch {
+	case rest == string(corev1.ResourceCPU):
+		return ceilDiv(q.MilliValue(), divisor.MilliValue())
+	case rest == string(corev1.ResourceMemory), rest == string(corev1.ResourceEphemeralStorage),
+		strings.HasPrefix(rest, corev1.ResourceHugePagesPrefix):
+		return ceilDiv(q.Value(), divisor.Value())
+	}
+	return "", fmt.Errorf("unsupported container resource : %s", fs.Resource)
+}
+
+// ceilDiv divides rounding up, as the kubelet's math.Ceil of the float
+// quotient does, without its loss of precision for huge values.
+func ceilDiv(a, b int64) (string, error) {
+	if b <= 0 {
+		return "", errors.New("invalid resource divisor: must be positive")
+	}
+	q := a / b
+	if a%b != 0 && a > 0 {
+		q++
+	}
+	return strconv.FormatInt(q, 10), nil
+}
+
+// podLimitsOver puts the pod-level limits (PodLevelResources) in place of
+// the node's allocatable for cpu and memory, the resources they support.
+func podLimitsOver(allocatable corev1.ResourceList, pod *corev1.Pod) corev1.ResourceList {
+	if pod.Spec.Resources == nil || len(pod.Spec.Resources.Limits) == 0 {
+		return allocatable
+	}
+	out := allocatable.DeepCopy()
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if v, ok := pod.Spec.Resources.Limits[r]; ok && !v.IsZero() {
+			if _, ok := out[r]; ok {
+				out[r] = v.DeepCopy()
+			}
+		}
+	}
+	return out
+}
+
+// withDefaultLimits is the kubelet's MergeContainerResourceLimits: an unset
+// or zero cpu, memory or ephemeral-storage limit becomes the allocatable
+// amount. Hugepages are never defaulted: they always have a limit.
+func withDefaultLimits(r corev1.ResourceRequirements, allocatable corev1.ResourceList) corev1.ResourceRequirements {
+	out := corev1.ResourceRequirements{Requests: r.Requests, Limits: r.Limits.DeepCopy()}
+	if out.Limits == nil {
+		out.Limits = corev1.ResourceList{}
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+		if q, ok := out.Limits[name]; !ok || q.IsZero() {
+			if a, ok := allocatable[name]; ok {
+				out.Limits[name] = a.DeepCopy()
+			}
+		}
+	}
+	return out
+}
+
+// nodeAllocatable reads this machine's capacity and subtracts what the
+// kubelet reserves by default (no kube/system reservation, the default hard
+// eviction thresholds memory.available<100Mi and nodefs.available<10%), so
+// unset limits read as they would on a default kubelet. Unlike the rest of
+// this file it reads the host; podsDir's filesystem stands for the nodefs.
+func nodeAllocatable(podsDir string) corev1.ResourceList {
+	out := corev1.ResourceList{
+		corev1.ResourceCPU: *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		total := int64(si.Totalram) * int64(si.Unit)
+		out[corev1.ResourceMemory] = *resource.NewQuantity(max(total-100<<20, 0), resource.BinarySI)
+	}
+	var st unix.Statfs_t
+	if podsDir != "" && unix.Statfs(podsDir, &st) == nil {
+		total := int64(st.Blocks) * st.Bsize
+		out[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(total-total/10, resource.BinarySI)
+	}
+	return out
+}
