@@ -206,7 +206,8 @@ func (w *worker) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
 		return err
 	}
-	w.volumes, err = volume.SetUp(w.podDir(), w.pod)
+	// A nil Objects converts to a nil volume.Objects, which finds nothing.
+	w.volumes, err = volume.SetUp(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)})
 	if err != nil {
 		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
 	}
