@@ -112,7 +112,6 @@ type env struct {
 	cfg     conmon.Config
 	rootfs  string
 	logDir  string
-	cleanup []func()
 }
 
 // newEnv makes a runtime on fresh short-pathed dirs and a unique cgroup

@@ -382,6 +382,7 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 				case <-ctx.Done():
 					return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
 				case <-tick.C:
+					reapForeignZombies()
 				}
 			}
 			continue
