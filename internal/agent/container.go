@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"peapod/internal/runtime"
+	"peapod/internal/volume"
 )
 
 // containerInput is everything containerSpec needs, gathered by the worker.
@@ -88,7 +89,7 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 	if spec.WorkingDir == "" {
 		spec.WorkingDir = in.Config.WorkingDir
 	}
-	mounts, err := mounts(c, in.Volumes, in.PodFiles)
+	mounts, err := mounts(c, env, in.Volumes, in.PodFiles)
 	if err != nil {
 		return runtime.ContainerSpec{}, configError{err}
 	}
@@ -139,8 +140,11 @@ func containerEnv(image []string, env []corev1.EnvVar) []string {
 }
 
 // mounts turns volumeMounts into bind mounts, then adds the pod's managed
-// files where the container does not mount something there itself.
-func mounts(c *corev1.Container, volumes map[string]string, files podFiles) ([]runtime.Mount, error) {
+// files where the container does not mount something there itself. env is
+// the container's environment (podEnv), which subPathExpr expands from. It
+// reads the volumes: a subPath is resolved (and created if missing) inside
+// its volume, so that no symlink makes it a host path.
+func mounts(c *corev1.Container, env []corev1.EnvVar, volumes map[string]string, files podFiles) ([]runtime.Mount, error) {
 	var out []runtime.Mount
 	taken := map[string]bool{}
 	for _, vm := range c.VolumeMounts {
@@ -148,8 +152,20 @@ func mounts(c *corev1.Container, volumes map[string]string, files podFiles) ([]r
 		if !ok {
 			return nil, fmt.Errorf("volume %q not found", vm.Name)
 		}
-		if vm.SubPath != "" {
-			src = filepath.Join(src, vm.SubPath)
+		sub := vm.SubPath
+		if vm.SubPathExpr != "" {
+			var err error
+			if sub, err = expandSubPathExpr(vm.SubPathExpr, env); err != nil {
+				return nil, err
+			}
+		}
+		// The kubelet mounts these read-only whatever the volumeMount says.
+		readOnly := vm.ReadOnly || volume.ReadOnly(src)
+		if sub != "" {
+			var err error
+			if src, err = volume.SubPath(src, sub); err != nil {
+				return nil, fmt.Errorf("volumeMount %q of container %q: %w", vm.Name, c.Name, err)
+			}
 		}
 		prop := ""
 		if vm.MountPropagation != nil {
@@ -160,7 +176,7 @@ func mounts(c *corev1.Container, volumes map[string]string, files podFiles) ([]r
 				prop = "rshared"
 			}
 		}
-		out = append(out, runtime.Mount{Destination: vm.MountPath, Source: src, Type: "bind", ReadOnly: vm.ReadOnly, Propagation: prop})
+		out = append(out, runtime.Mount{Destination: vm.MountPath, Source: src, Type: "bind", ReadOnly: readOnly, Propagation: prop})
 		taken[filepath.Clean(vm.MountPath)] = true
 	}
 	for _, f := range []struct{ dst, src string }{

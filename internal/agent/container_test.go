@@ -86,7 +86,17 @@ func TestContainerEnv(t *testing.T) {
 }
 
 func TestMounts(t *testing.T) {
-	volumes := map[string]string{"data": "/pods/u/volumes/data", "cfg": "/pods/u/volumes/cfg"}
+	// mounts resolves subPaths in the volumes, so they must exist.
+	vols := t.TempDir()
+	volumes := map[string]string{"data": filepath.Join(vols, "data"), "cfg": filepath.Join(vols, "cfg")}
+	for _, d := range []string{"data", "cfg/conf"} {
+		if err := os.MkdirAll(filepath.Join(vols, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(vols, "cfg/conf/app.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	files := podFiles{Hosts: "/pods/u/etc-hosts", Hostname: "/pods/u/etc-hostname", ResolvConf: "/pods/u/resolv.conf"}
 	managed := []runtime.Mount{
 		{Destination: "/etc/hosts", Source: "/pods/u/etc-hosts", Type: "bind"},
@@ -111,11 +121,11 @@ func TestMounts(t *testing.T) {
 				{Name: "data", MountPath: "/none", MountPropagation: &none},
 			},
 			want: append([]runtime.Mount{
-				{Destination: "/data", Source: "/pods/u/volumes/data", Type: "bind"},
-				{Destination: "/etc/app/app.conf", Source: "/pods/u/volumes/cfg/conf/app.conf", Type: "bind", ReadOnly: true},
-				{Destination: "/h2c", Source: "/pods/u/volumes/data", Type: "bind", Propagation: "rslave"},
-				{Destination: "/bidi", Source: "/pods/u/volumes/data", Type: "bind", Propagation: "rshared"},
-				{Destination: "/none", Source: "/pods/u/volumes/data", Type: "bind"},
+				{Destination: "/data", Source: volumes["data"], Type: "bind"},
+				{Destination: "/etc/app/app.conf", Source: volumes["cfg"] + "/conf/app.conf", Type: "bind", ReadOnly: true},
+				{Destination: "/h2c", Source: volumes["data"], Type: "bind", Propagation: "rslave"},
+				{Destination: "/bidi", Source: volumes["data"], Type: "bind", Propagation: "rshared"},
+				{Destination: "/none", Source: volumes["data"], Type: "bind"},
 			}, managed...),
 		},
 		{
@@ -125,8 +135,8 @@ func TestMounts(t *testing.T) {
 				{Name: "cfg", MountPath: "/etc/resolv.conf/", SubPath: "resolv.conf"},
 			},
 			want: []runtime.Mount{
-				{Destination: "/etc/hosts", Source: "/pods/u/volumes/cfg/hosts", Type: "bind"},
-				{Destination: "/etc/resolv.conf/", Source: "/pods/u/volumes/cfg/resolv.conf", Type: "bind"},
+				{Destination: "/etc/hosts", Source: volumes["cfg"] + "/hosts", Type: "bind"},
+				{Destination: "/etc/resolv.conf/", Source: volumes["cfg"] + "/resolv.conf", Type: "bind"},
 				{Destination: "/etc/hostname", Source: "/pods/u/etc-hostname", Type: "bind"},
 			},
 		},
@@ -139,7 +149,7 @@ func TestMounts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &corev1.Container{Name: "c", VolumeMounts: tc.mounts}
-			got, err := mounts(c, volumes, files)
+			got, err := mounts(c, nil, volumes, files)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("mounts error = %v, want %q", err, tc.wantErr)
@@ -155,7 +165,7 @@ func TestMounts(t *testing.T) {
 		})
 	}
 	// No managed files (not written yet): nothing added.
-	got, err := mounts(&corev1.Container{}, nil, podFiles{})
+	got, err := mounts(&corev1.Container{}, nil, nil, podFiles{})
 	if err != nil || len(got) != 0 {
 		t.Errorf("mounts without pod files = %+v, %v; want none", got, err)
 	}

@@ -39,8 +39,9 @@ func SubPath(volPath, sub string) (string, error) {
 			return "", fmt.Errorf("subPath %q: create: %w", sub, err)
 		}
 	}
-	// O_PATH opens sockets and fifos without blocking or reading them.
-	f, err := root.OpenFile(sub, unix.O_PATH, 0)
+	// Not O_PATH: os.Root would then open a final symlink itself instead of
+	// following it. O_NONBLOCK keeps a fifo from blocking.
+	f, err := root.OpenFile(sub, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return "", fmt.Errorf("subPath %q: %w", sub, err)
 	}
