@@ -108,10 +108,10 @@ func randomSuffix() string {
 }
 
 type env struct {
-	rt      *conmon.Runtime
-	cfg     conmon.Config
-	rootfs  string
-	logDir  string
+	rt     *conmon.Runtime
+	cfg    conmon.Config
+	rootfs string
+	logDir string
 }
 
 // newEnv makes a runtime on fresh short-pathed dirs and a unique cgroup

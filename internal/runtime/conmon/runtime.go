@@ -83,8 +83,14 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHybrid(filepath.Base(rtPath), host.CgroupMode); err != nil {
-		return nil, err
+	if filepath.Base(rtPath) == "crun" && host.CgroupMode == bundle.CgroupHybrid {
+		b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+		if err != nil {
+			return nil, fmt.Errorf("read cgroup2 controllers: %w", err)
+		}
+		if err := checkHybridCrun(string(b)); err != nil {
+			return nil, err
+		}
 	}
 	hier, err := cgroupHierarchies()
 	if err != nil {
@@ -138,16 +144,10 @@ func readHost() (bundle.Host, error) {
 	return h, nil
 }
 
-// checkHybrid refuses crun where it would refuse every container.
-func checkHybrid(runtimeName string, mode bundle.CgroupMode) error {
-	if runtimeName != "crun" || mode != bundle.CgroupHybrid {
-		return nil
-	}
-	b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
-	if err != nil {
-		return fmt.Errorf("read cgroup2 controllers: %w", err)
-	}
-	if c := strings.TrimSpace(string(b)); c != "" {
+// checkHybridCrun refuses crun on a hybrid host whose cgroup2 hierarchy
+// still holds controllers: crun 1.x would refuse every container.
+func checkHybridCrun(unifiedControllers string) error {
+	if c := strings.TrimSpace(unifiedControllers); c != "" {
 		return fmt.Errorf("crun cannot run on this hybrid cgroup host: cgroup2 at /sys/fs/cgroup/unified holds controllers (%s), "+
 			"which crun 1.x rejects; mount hugetlb on its own v1 hierarchy: see hack/prepare-host.sh, or use --runtime=runc", c)
 	}
