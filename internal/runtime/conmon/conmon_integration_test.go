@@ -423,3 +423,14 @@ func TestIntegration_Timings(t *testing.T) {
 	t.Logf("%s, %d runs, medians: create sandbox %v, create container %v, start %v, stop (SIGTERM) %v, remove container %v, remove sandbox %v",
 		ociRuntime(), n, med(sandbox), med(create), med(start), med(stop), med(remove), med(rmSandbox))
 }
+
+func TestIntegration_ExecTty(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "tty")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	var out bytes.Buffer
+	code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"tty"}, Tty: true, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Timeout: 10 * time.Second})
+	if err != nil || code != 0 || !strings.HasPrefix(strings.TrimSpace(out.String()), "/dev/pts/") {
+		t.Errorf("exec tty: %d, %v, %q", code, err, out.String())
+	}
+}

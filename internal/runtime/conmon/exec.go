@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -63,6 +65,15 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	args = append(args, req.ID)
 	cmd := exec.CommandContext(ctx, r.runtimePath, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
+	if req.Tty {
+		// "<runtime> exec --tty" puts its own stdin in raw mode, so it
+		// must be a terminal: give it one and relay through the master.
+		closeTTY, err := attachTerminal(cmd, req.Stdin, req.Stdout)
+		if err != nil {
+			return 0, fmt.Errorf("exec in container %s: %w", req.ID, err)
+		}
+		defer closeTTY()
+	}
 	// Kill the process, not crun: crun then reaps it and exits. Were
 	// crun killed first, the process would be orphaned to us (subreaper)
 	// and, unreaped, keep the container's init from ever exiting.
@@ -88,4 +99,49 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		return 0, &RunError{Command: append([]string{r.runtimePath}, args...), Inner: err}
 	}
 	return 0, nil
+}
+
+// attachTerminal makes a pty's slave cmd's stdio and copies between its
+// master and in/out. The returned func waits for the output copy.
+func attachTerminal(cmd *exec.Cmd, in io.Reader, out io.Writer) (func(), error) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("pty number: %w", err)
+	}
+	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("open pty slave: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if in != nil {
+		go func() { _, _ = io.Copy(master, in) }()
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		if out == nil {
+			out = io.Discard
+		}
+		// Ends with EIO once the last slave holder (crun) is gone.
+		_, _ = io.Copy(out, master)
+	}()
+	closed := false
+	return func() {
+		if !closed {
+			closed = true
+			slave.Close()
+			<-copied
+			master.Close()
+		}
+	}, nil
 }
