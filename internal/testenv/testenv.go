@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,6 +128,9 @@ func CheckNoLeaks(t testing.TB, l Leaks) {
 			return
 		}
 		if len(leaks) == 0 {
+			if err := l.removeCgroupRoot(); err != nil {
+				t.Errorf("leak check: %v", err)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -135,4 +139,27 @@ func CheckNoLeaks(t testing.TB, l Leaks) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// removeCgroupRoot removes the test's own (now empty) cgroup root from every
+// hierarchy: the runtime creates it on first use and, as the node's cgroup,
+// never removes it.
+func (l Leaks) removeCgroupRoot() error {
+	if l.CgroupRoot == "" {
+		return nil
+	}
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range mounts {
+		dir := filepath.Join(m.Mountpoint, l.CgroupRoot)
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
