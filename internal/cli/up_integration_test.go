@@ -36,7 +36,12 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 	root, runRoot := t.TempDir(), t.TempDir()
 	cgroupRoot := fmt.Sprintf("peapod-test-%d-%s", os.Getpid(), strings.ToLower(t.Name()))
 	n := &node{t: t, flags: []string{"--root", root, "--run-root", runRoot, "--cgroup-root", cgroupRoot}}
-	t.Cleanup(func() { testenv.CheckNoLeaks(t, testenv.Leaks{Root: root, RunRoot: runRoot, CgroupRoot: cgroupRoot}) })
+	t.Cleanup(func() {
+		testenv.CheckNoLeaks(t, testenv.Leaks{Root: root, RunRoot: runRoot, CgroupRoot: cgroupRoot, EmptyDirs: []string{
+			filepath.Join(root, "containers"), filepath.Join(root, "pods"),
+			filepath.Join(runRoot, "sockets"), filepath.Join(runRoot, "sandboxes"), filepath.Join(runRoot, "crun"),
+		}})
+	})
 
 	bb, err := busybox.Build()
 	if err != nil {

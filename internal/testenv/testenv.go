@@ -42,6 +42,9 @@ type Leaks struct {
 	Root       string // no mounts under it, no process mentioning it
 	RunRoot    string // ditto
 	CgroupRoot string // no cgroup dir below it, in any hierarchy
+	// EmptyDirs must be empty or absent: per-container and per-pod state
+	// that removal must not leave behind.
+	EmptyDirs []string
 }
 
 // Find lists what is left: mounts under Root/RunRoot, cgroup dirs under
@@ -67,6 +70,12 @@ func (l Leaks) Find() ([]string, error) {
 					out = append(out, "cgroup "+filepath.Join(m.Mountpoint, l.CgroupRoot, e.Name()))
 				}
 			}
+		}
+	}
+	for _, d := range l.EmptyDirs {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			out = append(out, "left in "+d+": "+e.Name())
 		}
 	}
 	procs, err := os.ReadDir("/proc")

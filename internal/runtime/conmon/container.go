@@ -111,7 +111,7 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 	if err := writeJSON(filepath.Join(dir, "config.json"), s); err != nil {
 		return err
 	}
-	socketDir := filepath.Join(r.cfg.RunRoot, "sockets")
+	socketDir := r.socketDir()
 	if err := os.MkdirAll(socketDir, 0o700); err != nil {
 		return err
 	}
@@ -493,6 +493,10 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	} else if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, err)
 	}
+	// conmon makes <socket dir>/<id> for the attach socket and leaves it.
+	if err := os.RemoveAll(filepath.Join(r.socketDir(), id)); err != nil {
+		errs = append(errs, err)
+	}
 	if m.CgroupsPath != "" {
 		if err := r.removeCgroup(m.CgroupsPath); err != nil {
 			errs = append(errs, err)
@@ -516,3 +520,5 @@ func unmount(target string) error {
 	}
 	return nil
 }
+
+func (r *Runtime) socketDir() string { return filepath.Join(r.cfg.RunRoot, "sockets") }
