@@ -51,6 +51,9 @@ type Reporter interface {
 	Status(pod *corev1.Pod)
 	// Log is called for every line a container writes.
 	Log(pod *corev1.Pod, container string, e crilog.Entry)
+	// Event is called for what the kubelet would record as an event
+	// (type Normal or Warning, a CamelCase reason, a message).
+	Event(pod *corev1.Pod, eventType, reason, message string)
 }
 
 // Objects gives the agent the API objects pods refer to: from the files
@@ -132,7 +135,26 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	mountFailures := 0
 	for {
+		var wake time.Time
+		if w.volumes == nil {
+			// As the kubelet: no container starts before every volume is
+			// set up; a failure (a missing ConfigMap) is retried, and the
+			// pod waits in ContainerCreating.
+			if err := w.mountVolumes(); err != nil {
+				w.event(corev1.EventTypeWarning, "FailedMount", err.Error())
+				mountFailures++
+				wake = w.cfg.Now().Add(min(plan.InitialBackoff<<min(mountFailures-1, 5), plan.MaxBackoff))
+			}
+		}
+		if w.volumes == nil && !w.obs.Terminating {
+			w.publish()
+			if !w.sleep(ctx, timer, wake, &stop) {
+				return ctx.Err()
+			}
+			continue
+		}
 		w.observe(ctx)
 		w.publish() // exits are reported before the plan reacts to them
 		now := w.cfg.Now()
@@ -151,7 +173,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		for name, wait := range p.Waiting {
 			w.obs.Containers[name].Waiting = &wait
 		}
-		wake := p.WakeAt
+		wake = p.WakeAt
 		started := false
 		for _, s := range p.Start {
 			if w.start(ctx, s) {
@@ -166,24 +188,41 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			continue // a started init container or sidecar may let the next one go
 		}
 
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		if !wake.IsZero() {
-			timer.Reset(max(wake.Sub(w.cfg.Now()), 0))
-		}
-		select {
-		case <-ctx.Done():
+		if !w.sleep(ctx, timer, wake, &stop) {
 			return ctx.Err()
-		case <-stop:
-			w.obs.Terminating = true
-			stop = nil
-		case <-w.exits:
-		case <-timer.C:
 		}
+	}
+}
+
+// sleep waits for something to re-plan on: a container exit, the wake
+// time (if any), or the stop request, which marks the pod terminating. It
+// returns false if ctx ended.
+func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, stop *<-chan struct{}) bool {
+	if !timer.Stop() {
+		select {
+		case <-timer.C:
+		default:
+		}
+	}
+	if !wake.IsZero() {
+		timer.Reset(max(wake.Sub(w.cfg.Now()), 0))
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-*stop:
+		w.obs.Terminating = true
+		*stop = nil
+	case <-w.exits:
+	case <-timer.C:
+	}
+	return true
+}
+
+// event reports something that happened to the pod, as a kubelet event.
+func (w *worker) event(eventType, reason, message string) {
+	if w.cfg.Reporter != nil {
+		w.cfg.Reporter.Event(w.pod.DeepCopy(), eventType, reason, message)
 	}
 }
 
@@ -206,13 +245,19 @@ func (w *worker) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
 		return err
 	}
-	// A nil Objects converts to a nil volume.Objects, which finds nothing.
-	w.volumes, err = volume.SetUp(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)})
-	if err != nil {
-		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
-	}
 	w.files, err = writePodFiles(w.podDir(), hostname)
 	return err
+}
+
+// mountVolumes sets up the pod's volumes; w.volumes stays nil on failure.
+func (w *worker) mountVolumes() error {
+	// A nil Objects converts to a nil volume.Objects, which finds nothing.
+	vols, err := volume.SetUp(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)})
+	if err != nil {
+		return fmt.Errorf("MountVolume.SetUp failed: %w", err)
+	}
+	w.volumes = vols
+	return nil
 }
 
 // observe refreshes the state of every current container from the runtime.

@@ -217,6 +217,12 @@ func (r *upReporter) Log(pod *corev1.Pod, container string, e crilog.Entry) {
 	fmt.Fprintf(r.s.Out, "%s | %s\n", r.prefix(pod, container), e.Content)
 }
 
+func (r *upReporter) Event(pod *corev1.Pod, eventType, reason, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.s.Err, "%s: %s %s: %s\n", pod.Name, eventType, reason, message)
+}
+
 func (r *upReporter) Status(pod *corev1.Pod) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

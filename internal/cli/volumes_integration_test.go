@@ -113,7 +113,13 @@ spec:
   - name: cfg
     configMap: {name: absent}
 `, "--timeout", "5s")
-	if code == 0 || !strings.Contains(out+errOut, `volume "cfg": configmap "absent" not found`) {
+	// As the kubelet: the pod waits in ContainerCreating with FailedMount
+	// warnings, retrying, until it is stopped.
+	if code == 0 || !strings.Contains(errOut, `nocm: Warning FailedMount: MountVolume.SetUp failed: volume "cfg": configmap "absent" not found`) ||
+		!strings.Contains(errOut, "a: Waiting: ContainerCreating") {
 		t.Errorf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	if row := tableRow(t, out, "nocm"); row[2] != "ContainerCreating" {
+		t.Errorf("final row = %v", row)
 	}
 }
