@@ -82,6 +82,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// A closed stdout or stderr (a pipe to `head`) must not kill up before
+	// it has stopped its pods: writes fail with EPIPE instead.
+	signal.Ignore(syscall.SIGPIPE)
 	go func() {
 		n := 0
 		for {
