@@ -26,10 +26,11 @@ if ((${#missing[@]})); then
 fi
 
 # staticcheck for `make lint`, pinned; built from the Go module proxy.
+staticcheck_version=0.8.2
 gobin=$(go env GOPATH)/bin
-if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION:-v0.8.2}"; then
-  echo "install-deps: installing staticcheck"
-  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION:-v0.8.2}"
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "($staticcheck_version)"; then
+  echo "install-deps: installing staticcheck v$staticcheck_version"
+  (cd / && GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@v$staticcheck_version")
 fi
 
 "$(dirname "$0")/prepare-host.sh"
