@@ -23,10 +23,12 @@ var ErrNotFound = errors.New("not found")
 // safe for concurrent use; every Remove is idempotent.
 type Runtime interface {
 	// CreateSandbox makes the namespaces shared by a pod's containers
-	// (network with loopback up, IPC, UTS with the hostname set) and the pod
+	// (network with loopback up, IPC, UTS with the hostname set, and with
+	// SharePID a PID namespace whose init is an infra process) and the pod
 	// cgroup. Calling it again for an existing ID returns the existing one.
 	CreateSandbox(ctx context.Context, spec SandboxSpec) (*Sandbox, error)
-	// RemoveSandbox releases the namespaces and cgroup. All containers of the
+	// RemoveSandbox ends the infra process, if any, and releases the
+	// namespaces and cgroup. All containers of the
 	// sandbox must have been removed first.
 	RemoveSandbox(ctx context.Context, id string) error
 	// ListSandboxes returns every sandbox the runtime knows, from its on-disk
@@ -60,12 +62,18 @@ type Runtime interface {
 
 // SandboxSpec describes a pod sandbox.
 type SandboxSpec struct {
-	ID        string // unique; the agent uses the pod UID
-	Name      string // pod name
-	Namespace string // pod namespace
-	UID       string // pod UID
-	Hostname  string
+	ID        string            // unique; the agent uses the pod UID
+	Name      string            // pod name
+	Namespace string            // pod namespace
+	UID       string            // pod UID
+	Hostname  string            // ignored with HostNetwork: the node's name applies
 	Labels    map[string]string // kept with the sandbox, returned by List
+	// SharePID gives the pod one PID namespace whose PID 1 is an infra
+	// process (shareProcessNamespace).
+	SharePID bool
+	// HostNetwork (which implies the host's UTS namespace, as in CRI),
+	// HostIPC and HostPID keep containers in the node's namespaces.
+	HostNetwork, HostIPC, HostPID bool
 }
 
 // Sandbox is a created pod sandbox.
@@ -78,10 +86,14 @@ type Sandbox struct {
 	Labels    map[string]string
 	CreatedAt time.Time
 	// Paths of the pinned namespaces containers join. NetNS is what CNI
-	// attaches to.
+	// attaches to. A namespace taken from the host has no path; PIDNS is
+	// set only for a shared PID namespace.
 	NetNS string
 	IPCNS string
 	UTSNS string
+	PIDNS string
+	// Which namespaces are the node's (see SandboxSpec).
+	HostNetwork, HostIPC, HostPID bool
 	// CgroupParent is the pod's cgroup path, relative to each hierarchy.
 	CgroupParent string
 }
@@ -139,7 +151,8 @@ type Security struct {
 	CapAdd          []string // "NET_ADMIN" or "CAP_NET_ADMIN"
 	CapDrop         []string // "ALL" drops every default capability
 	// SharePID puts the container in the sandbox's PID namespace
-	// (shareProcessNamespace); not implemented yet.
+	// (shareProcessNamespace); the sandbox must have been created with
+	// SharePID.
 	SharePID bool
 }
 

@@ -69,10 +69,11 @@ func Spec(in Input) (*specs.Spec, error) {
 	if len(c.Args) == 0 {
 		return nil, errors.New("container has no args")
 	}
-	if c.Security.SharePID {
-		// A PID namespace lives only as long as its init process, and
-		// sandboxes pin namespaces without an infra process.
-		return nil, errors.New("sharing the pod's PID namespace is not supported")
+	// Without a UTS namespace of its own the runtime may not set a
+	// hostname; the node's applies.
+	hostname := in.Sandbox.Hostname
+	if in.Sandbox.HostNetwork {
+		hostname = ""
 	}
 	priv := c.Security.Privileged
 	opts := []Opt{
@@ -83,11 +84,11 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithCapabilities(c.Security.CapAdd, c.Security.CapDrop),
 		WithNoNewPrivileges(c.Security.NoNewPrivileges),
 		WithRlimits(in.Host.NofileHard, in.Host.NprocHard),
-		WithHostname(in.Sandbox.Hostname),
+		WithHostname(hostname),
 		WithDefaultMounts(in.Host.CgroupMode),
 		WithMounts(c.Mounts),
 		WithMaskedPaths(),
-		WithNamespaces(in.Sandbox.NetNS, in.Sandbox.IPCNS, in.Sandbox.UTSNS),
+		WithNamespaces(in.Sandbox, c.Security.SharePID),
 		WithCgroupsPath(in.CgroupsPath),
 		WithDefaultDevices(),
 		WithResources(c.Resources, in.Host.MemorySwap),
@@ -418,23 +419,47 @@ func WithMaskedPaths() Opt {
 	}
 }
 
-// WithNamespaces joins the sandbox's network, IPC and UTS namespaces and
-// creates the container's own mount, PID and cgroup namespaces.
-func WithNamespaces(netns, ipcns, utsns string) Opt {
+// WithNamespaces joins the sandbox's network, IPC and UTS namespaces, or
+// stays in the host's where the sandbox uses the host's (no entry), and
+// creates the container's own mount and cgroup namespaces. The PID namespace
+// is the host's with HostPID, the sandbox's with sharePID, else a new one.
+func WithNamespaces(sb runtime.Sandbox, sharePID bool) Opt {
 	return func(s *specs.Spec) error {
-		for name, p := range map[string]string{"network": netns, "ipc": ipcns, "uts": utsns} {
-			if !path.IsAbs(p) {
-				return fmt.Errorf("sandbox %s namespace path %q is not absolute", name, p)
+		var ns []specs.LinuxNamespace
+		join := func(typ specs.LinuxNamespaceType, p string, host bool) error {
+			if host {
+				return nil
 			}
+			if !path.IsAbs(p) {
+				return fmt.Errorf("sandbox %s namespace path %q is not absolute", typ, p)
+			}
+			ns = append(ns, specs.LinuxNamespace{Type: typ, Path: p})
+			return nil
 		}
-		linux(s).Namespaces = []specs.LinuxNamespace{
-			{Type: specs.NetworkNamespace, Path: netns},
-			{Type: specs.IPCNamespace, Path: ipcns},
-			{Type: specs.UTSNamespace, Path: utsns},
-			{Type: specs.MountNamespace},
-			{Type: specs.PIDNamespace},
-			{Type: specs.CgroupNamespace},
+		if err := join(specs.NetworkNamespace, sb.NetNS, sb.HostNetwork); err != nil {
+			return err
 		}
+		if err := join(specs.IPCNamespace, sb.IPCNS, sb.HostIPC); err != nil {
+			return err
+		}
+		// hostNetwork implies the node's UTS namespace, as in CRI.
+		if err := join(specs.UTSNamespace, sb.UTSNS, sb.HostNetwork); err != nil {
+			return err
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.MountNamespace})
+		switch {
+		case sb.HostPID:
+		case sharePID:
+			if sb.PIDNS == "" {
+				return errors.New("shareProcessNamespace: the sandbox has no shared PID namespace")
+			}
+			if err := join(specs.PIDNamespace, sb.PIDNS, false); err != nil {
+				return err
+			}
+		default:
+			ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
+		}
+		linux(s).Namespaces = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 		return nil
 	}
 }

@@ -92,7 +92,7 @@ func TestSpec_Golden(t *testing.T) {
 func TestSpec_Errors(t *testing.T) {
 	cases := map[string]func(*Input){
 		"no args":           func(in *Input) { in.Container.Args = nil },
-		"share pid":         func(in *Input) { in.Container.Security.SharePID = true },
+		"share pid, no ns":  func(in *Input) { in.Container.Security.SharePID = true },
 		"relative rootfs":   func(in *Input) { in.RootfsPath = "rootfs" },
 		"relative cwd":      func(in *Input) { in.Container.WorkingDir = "srv" },
 		"unknown cap":       func(in *Input) { in.Container.Security.CapAdd = []string{"FLY"} },
@@ -224,10 +224,35 @@ func TestWithUser(t *testing.T) {
 }
 
 func TestWithNamespaces(t *testing.T) {
-	ns := apply(t, WithNamespaces("/n", "/i", "/u")).Linux.Namespaces
-	want := []specs.LinuxNamespace{{Type: "network", Path: "/n"}, {Type: "ipc", Path: "/i"}, {Type: "uts", Path: "/u"}, {Type: "mount"}, {Type: "pid"}, {Type: "cgroup"}}
-	if !reflect.DeepEqual(ns, want) {
-		t.Errorf("got %+v", ns)
+	sb := runtime.Sandbox{NetNS: "/n", IPCNS: "/i", UTSNS: "/u", PIDNS: "/p"}
+	cases := []struct {
+		name     string
+		sb       runtime.Sandbox
+		sharePID bool
+		want     []specs.LinuxNamespace
+	}{
+		{"pod", sb, false, []specs.LinuxNamespace{{Type: "network", Path: "/n"}, {Type: "ipc", Path: "/i"}, {Type: "uts", Path: "/u"}, {Type: "mount"}, {Type: "pid"}, {Type: "cgroup"}}},
+		{"share pid", sb, true, []specs.LinuxNamespace{{Type: "network", Path: "/n"}, {Type: "ipc", Path: "/i"}, {Type: "uts", Path: "/u"}, {Type: "mount"}, {Type: "pid", Path: "/p"}, {Type: "cgroup"}}},
+		{"host net", runtime.Sandbox{IPCNS: "/i", HostNetwork: true}, false, []specs.LinuxNamespace{{Type: "ipc", Path: "/i"}, {Type: "mount"}, {Type: "pid"}, {Type: "cgroup"}}},
+		{"host all", runtime.Sandbox{HostNetwork: true, HostIPC: true, HostPID: true}, true, []specs.LinuxNamespace{{Type: "mount"}, {Type: "cgroup"}}},
+	}
+	for _, c := range cases {
+		ns := apply(t, WithNamespaces(c.sb, c.sharePID)).Linux.Namespaces
+		if !reflect.DeepEqual(ns, c.want) {
+			t.Errorf("%s: got %+v", c.name, ns)
+		}
+	}
+}
+
+func TestSpec_HostNetworkHasNoHostname(t *testing.T) {
+	in := baseInput()
+	in.Sandbox.HostNetwork, in.Sandbox.NetNS, in.Sandbox.UTSNS = true, "", ""
+	s, err := Spec(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Hostname != "" {
+		t.Errorf("hostname = %q, want none without a UTS namespace", s.Hostname)
 	}
 }
 

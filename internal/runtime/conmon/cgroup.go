@@ -1,11 +1,14 @@
 package conmon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,4 +83,49 @@ func rmdirRetry(dir string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// joinCgroup moves pid into rel in every hierarchy, creating it. A new v1
+// cpuset cgroup starts with no CPUs or memory nodes and refuses tasks, so
+// each level created gets its parent's, as the OCI runtimes do.
+func (r *Runtime) joinCgroup(rel string, pid int) error {
+	for _, h := range r.hierarchies {
+		dir := h
+		for _, part := range strings.Split(strings.Trim(rel, "/"), "/") {
+			parent := dir
+			dir = filepath.Join(dir, part)
+			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("create cgroup %s: %w", dir, err)
+			}
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				if err := inheritCgroupFile(parent, dir, f); err != nil {
+					return err
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return fmt.Errorf("move %d to cgroup %s: %w", pid, dir, err)
+		}
+	}
+	return nil
+}
+
+// inheritCgroupFile copies parent's value of file into dir when dir has the
+// file and it is empty.
+func inheritCgroupFile(parent, dir, file string) error {
+	cur, err := os.ReadFile(filepath.Join(dir, file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil || len(bytes.TrimSpace(cur)) > 0 {
+		return err
+	}
+	v, err := os.ReadFile(filepath.Join(parent, file))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), v, 0o644); err != nil {
+		return fmt.Errorf("set %s of cgroup %s: %w", file, dir, err)
+	}
+	return nil
 }

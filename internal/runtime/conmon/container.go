@@ -181,6 +181,9 @@ func (r *Runtime) startConmon(ctx context.Context, a conmonArgs) (int, error) {
 	cmd := exec.CommandContext(ctx, r.conmonPath, argv...)
 	cmd.ExtraFiles = []*os.File{child} // fd 3
 	cmd.Env = []string{"_OCI_SYNCPIPE=3", "PATH=" + os.Getenv("PATH")}
+	// conmon writes a second "oom" file into its working directory; keep
+	// it in the container's directory, not wherever peapod was started.
+	cmd.Dir = a.PersistDir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	runErr := cmd.Run() // returns when conmon's first half has forked and exited

@@ -1,14 +1,18 @@
 package conmon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -21,8 +25,20 @@ import (
 // net/ipc/uts, sets the hostname, brings lo up and bind-mounts its namespace
 // files; the namespaces then live as long as the bind mounts. Nothing runs,
 // nothing can die, and nothing needs reaping.
+//
+// The exception is shareProcessNamespace: a PID namespace ends with its
+// init, so that sandbox gets one infra process, catatonit in pause mode, as
+// PID 1 of a new PID namespace (it also reaps the orphans of every
+// container). It is started from the pinning thread, so it sits in the
+// pod's other namespaces too, and in the pod cgroup. It is a session leader
+// of its own and outlives a peapod restart; its PID is kept in the sandbox
+// directory and checked against the pinned namespace before it is killed.
 
-var sandboxNamespaces = []string{"net", "ipc", "uts"}
+// infraBinary is the pause process of a shared PID namespace: static,
+// ~0.7 MB RSS, reaps zombies, exits on SIGTERM/SIGINT.
+const infraBinary = "catatonit"
+
+const infraPidFile = "infra.pid"
 
 func (r *Runtime) sandboxDir(id string) string {
 	return filepath.Join(r.cfg.RunRoot, "sandboxes", id)
@@ -31,6 +47,10 @@ func (r *Runtime) sandboxDir(id string) string {
 func (r *Runtime) podCgroup(id string) string {
 	return "/" + r.cfg.CgroupRoot + "/pod-" + id
 }
+
+// infraKey names a sandbox's infra among the reaped children; container IDs
+// are hex, so they cannot collide.
+func infraKey(id string) string { return "sandbox/" + id }
 
 // CreateSandbox pins the pod's namespaces. It is idempotent: an existing
 // sandbox is returned as is.
@@ -43,81 +63,175 @@ func (r *Runtime) CreateSandbox(ctx context.Context, spec runtime.SandboxSpec) (
 	} else if !errors.Is(err, runtime.ErrNotFound) {
 		return nil, err
 	}
+	if spec.SharePID && spec.HostPID {
+		return nil, fmt.Errorf("sandbox %s (pod %s/%s): shareProcessNamespace and hostPID exclude each other", spec.ID, spec.Namespace, spec.Name)
+	}
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = spec.Name
+	}
+	if spec.HostNetwork {
+		// The node's UTS namespace: its name is the pod's, as with the
+		// kubelet.
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		}
+		hostname = h
 	}
 	dir := r.sandboxDir(spec.ID)
 	nsDir := filepath.Join(dir, "ns")
 	sb := &runtime.Sandbox{
 		ID: spec.ID, Name: spec.Name, Namespace: spec.Namespace, UID: spec.UID,
 		Hostname: hostname, Labels: spec.Labels, CreatedAt: time.Now().UTC(),
-		NetNS:        filepath.Join(nsDir, "net"),
-		IPCNS:        filepath.Join(nsDir, "ipc"),
-		UTSNS:        filepath.Join(nsDir, "uts"),
+		HostNetwork: spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
 		CgroupParent: r.podCgroup(spec.ID),
+	}
+	p := pinPlan{nsDir: nsDir, hostname: hostname}
+	if !spec.HostNetwork {
+		sb.NetNS, sb.UTSNS = filepath.Join(nsDir, "net"), filepath.Join(nsDir, "uts")
+		p.flags |= unix.CLONE_NEWNET | unix.CLONE_NEWUTS
+		p.pin = append(p.pin, "net", "uts")
+	}
+	if !spec.HostIPC {
+		sb.IPCNS = filepath.Join(nsDir, "ipc")
+		p.flags |= unix.CLONE_NEWIPC
+		p.pin = append(p.pin, "ipc")
+	}
+	if spec.SharePID {
+		bin, err := exec.LookPath(infraBinary)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox %s (pod %s/%s): shareProcessNamespace needs %s (apt-get install catatonit): %w", spec.ID, spec.Namespace, spec.Name, infraBinary, err)
+		}
+		sb.PIDNS = filepath.Join(nsDir, "pid")
+		p.infra = bin
 	}
 	if err := os.MkdirAll(nsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 	}
-	if err := pinNamespaces(nsDir, hostname); err != nil {
-		return nil, errors.Join(fmt.Errorf("sandbox %s: %w", spec.ID, err), r.RemoveSandbox(ctx, spec.ID))
+	cleanup := func(err error) error {
+		return errors.Join(fmt.Errorf("sandbox %s (pod %s/%s): %w", spec.ID, spec.Namespace, spec.Name, err), r.RemoveSandbox(ctx, spec.ID))
+	}
+	pid, err := pinNamespaces(p)
+	if pid > 0 {
+		r.reap(infraKey(spec.ID), pid)
+		// Written before anything can fail, so RemoveSandbox finds it.
+		if werr := os.WriteFile(filepath.Join(dir, infraPidFile), []byte(strconv.Itoa(pid)), 0o600); werr != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			err = errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		return nil, cleanup(err)
+	}
+	if pid > 0 {
+		if err := r.joinCgroup(sb.CgroupParent, pid); err != nil {
+			return nil, cleanup(fmt.Errorf("infra process: %w", err))
+		}
 	}
 	// The metadata is written last: a sandbox with metadata is complete.
 	if err := writeJSON(filepath.Join(dir, "sandbox.json"), sb); err != nil {
-		return nil, errors.Join(fmt.Errorf("sandbox %s: %w", spec.ID, err), r.RemoveSandbox(ctx, spec.ID))
+		return nil, cleanup(err)
 	}
 	return sb, nil
 }
 
+// pinPlan says which namespaces a sandbox makes and pins.
+type pinPlan struct {
+	nsDir    string
+	flags    int      // CLONE_NEW* to unshare
+	pin      []string // names under /proc/thread-self/ns to pin
+	hostname string   // set when the UTS namespace is new
+	infra    string   // with a shared PID namespace, the infra binary
+}
+
 // pinNamespaces runs on a thread of its own, which it leaves in the new
 // namespaces: the goroutine exits still locked, so Go ends the thread
-// rather than hand it, in the wrong namespaces, to other goroutines.
-func pinNamespaces(nsDir, hostname string) error {
-	errc := make(chan error, 1)
+// rather than hand it, in the wrong namespaces, to other goroutines. It
+// returns the infra's PID when it started one, even on a later error.
+func pinNamespaces(p pinPlan) (int, error) {
+	if p.flags == 0 && p.infra == "" {
+		return 0, nil // all the node's: nothing to make
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	resc := make(chan result, 1)
 	go func() {
 		goruntime.LockOSThread()
-		errc <- func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS); err != nil {
-				return fmt.Errorf("unshare: %w", err)
-			}
-			if err := unix.Sethostname([]byte(hostname)); err != nil {
-				return fmt.Errorf("sethostname %q: %w", hostname, err)
-			}
-			// netlink's package handle opens its socket in the calling
-			// thread's network namespace: this one.
-			lo, err := netlink.LinkByName("lo")
-			if err != nil {
-				return fmt.Errorf("find lo: %w", err)
-			}
-			if err := netlink.LinkSetUp(lo); err != nil {
-				return fmt.Errorf("bring lo up: %w", err)
-			}
-			for _, ns := range sandboxNamespaces {
-				target := filepath.Join(nsDir, ns)
-				f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o400)
-				if err != nil {
-					return err
+		var pid int
+		err := func() error {
+			if p.flags != 0 {
+				if err := unix.Unshare(p.flags); err != nil {
+					return fmt.Errorf("unshare: %w", err)
 				}
-				f.Close()
-				if err := unix.Mount("/proc/thread-self/ns/"+ns, target, "", unix.MS_BIND, ""); err != nil {
+			}
+			if p.flags&unix.CLONE_NEWUTS != 0 {
+				if err := unix.Sethostname([]byte(p.hostname)); err != nil {
+					return fmt.Errorf("sethostname %q: %w", p.hostname, err)
+				}
+			}
+			if p.flags&unix.CLONE_NEWNET != 0 {
+				// netlink's package handle opens its socket in the
+				// calling thread's network namespace: this one.
+				lo, err := netlink.LinkByName("lo")
+				if err != nil {
+					return fmt.Errorf("find lo: %w", err)
+				}
+				if err := netlink.LinkSetUp(lo); err != nil {
+					return fmt.Errorf("bring lo up: %w", err)
+				}
+			}
+			for _, ns := range p.pin {
+				if err := bindNS("/proc/thread-self/ns/"+ns, filepath.Join(p.nsDir, ns)); err != nil {
 					return fmt.Errorf("pin %s namespace: %w", ns, err)
 				}
 			}
+			if p.infra == "" {
+				return nil
+			}
+			// Forked from this thread, the infra inherits its namespaces.
+			cmd := exec.Command(p.infra, "-P")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
+			if err := cmd.Start(); err != nil {
+				return fmt.Errorf("start infra process: %w", err)
+			}
+			pid = cmd.Process.Pid
+			// Reaped by PID with wait4 (see reap), not through os/exec.
+			_ = cmd.Process.Release()
+			if err := bindNS(fmt.Sprintf("/proc/%d/ns/pid", pid), filepath.Join(p.nsDir, "pid")); err != nil {
+				return fmt.Errorf("pin pid namespace: %w", err)
+			}
 			return nil
 		}()
+		resc <- result{pid, err}
 	}()
-	return <-errc
+	res := <-resc
+	return res.pid, res.err
 }
 
-// RemoveSandbox unpins the namespaces and removes the pod cgroup.
-func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
+func bindNS(src, target string) error {
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return unix.Mount(src, target, "", unix.MS_BIND, "")
+}
+
+// RemoveSandbox ends the infra process, unpins the namespaces and removes
+// the pod cgroup.
+func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return fmt.Errorf("remove sandbox: %w", err)
 	}
 	dir := r.sandboxDir(id)
 	var errs []error
-	for _, ns := range sandboxNamespaces {
+	if err := r.stopInfra(ctx, id); err != nil {
+		errs = append(errs, err)
+	}
+	for _, ns := range []string{"net", "ipc", "uts", "pid"} {
 		p := filepath.Join(dir, "ns", ns)
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("unpin %s namespace: %w", ns, err))
@@ -135,6 +249,66 @@ func (r *Runtime) RemoveSandbox(_ context.Context, id string) error {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// stopInfra kills the sandbox's infra process, if it has one and it is
+// still the one whose PID namespace is pinned (its PID may have been
+// reused), and waits until it has exited: by our reaper when it is our
+// child, else by polling while whoever inherited it reaps it.
+func (r *Runtime) stopInfra(ctx context.Context, id string) error {
+	dir := r.sandboxDir(id)
+	pid, err := readPid(filepath.Join(dir, infraPidFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("infra process: %w", err)
+	}
+	var pinned, cur unix.Stat_t
+	pinErr := unix.Stat(filepath.Join(dir, "ns", "pid"), &pinned)
+	curErr := unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &cur)
+	// Without the pin (a create that failed before it) the PID was
+	// written a moment ago and is the infra's.
+	ours := curErr == nil && (pinErr != nil || (pinned.Ino == cur.Ino && pinned.Dev == cur.Dev))
+	if ours {
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("kill infra process %d: %w", pid, err)
+		}
+	}
+	r.mu.Lock()
+	done := r.exits[infraKey(id)]
+	r.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+			return nil
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("infra process %d did not exit", pid)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !ours {
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("infra process %d did not exit", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// processAlive is false once pid is gone or a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // ListSandboxes reads every complete sandbox's metadata.

@@ -73,6 +73,9 @@ func (f *Fake) CreateSandbox(_ context.Context, spec runtime.SandboxSpec) (*runt
 	if sb, ok := f.sandboxes[spec.ID]; ok {
 		return clone(sb), nil
 	}
+	if spec.SharePID && spec.HostPID {
+		return nil, fmt.Errorf("create sandbox %s: SharePID and HostPID exclude each other", spec.ID)
+	}
 	host := spec.Hostname
 	if host == "" {
 		host = spec.Name
@@ -82,6 +85,16 @@ func (f *Fake) CreateSandbox(_ context.Context, spec runtime.SandboxSpec) (*runt
 		Labels: maps.Clone(spec.Labels), CreatedAt: f.Clock.Now(),
 		NetNS: "/fake/" + spec.ID + "/net", IPCNS: "/fake/" + spec.ID + "/ipc", UTSNS: "/fake/" + spec.ID + "/uts",
 		CgroupParent: "/fake/pod-" + spec.ID,
+		HostNetwork:  spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
+	}
+	if spec.HostNetwork {
+		sb.NetNS, sb.UTSNS, sb.Hostname = "", "", "fake-node"
+	}
+	if spec.HostIPC {
+		sb.IPCNS = ""
+	}
+	if spec.SharePID {
+		sb.PIDNS = "/fake/" + spec.ID + "/pid"
 	}
 	f.sandboxes[spec.ID] = sb
 	return clone(sb), nil
@@ -116,8 +129,12 @@ func (f *Fake) ListSandboxes(context.Context) ([]*runtime.Sandbox, error) {
 func (f *Fake) CreateContainer(_ context.Context, spec runtime.ContainerSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.sandboxes[spec.SandboxID]; !ok {
+	sb, ok := f.sandboxes[spec.SandboxID]
+	if !ok {
 		return "", fmt.Errorf("create container %s: sandbox %s: %w", spec.Name, spec.SandboxID, runtime.ErrNotFound)
+	}
+	if spec.Security.SharePID && sb.PIDNS == "" && !sb.HostPID {
+		return "", fmt.Errorf("create container %s: sandbox %s has no shared PID namespace", spec.Name, spec.SandboxID)
 	}
 	if len(spec.Args) == 0 {
 		return "", fmt.Errorf("create container %s: no args", spec.Name)
