@@ -42,6 +42,23 @@ type Container struct {
 	// Waiting, when set, is why the last attempt to create or start this
 	// container failed (ErrImagePull, CreateContainerConfigError, ...).
 	Waiting *Waiting
+	// Probes are the results of the current instance's probes.
+	Probes Probes
+}
+
+// ProbeResult is the published result of one probe of a container
+// instance: Unknown until the thresholds decided it.
+type ProbeResult int8
+
+const (
+	ProbeUnknown ProbeResult = iota
+	ProbeSuccess
+	ProbeFailure
+)
+
+// Probes are the probe results of a container instance.
+type Probes struct {
+	Startup, Liveness, Readiness ProbeResult
 }
 
 // Backoff is the CrashLoopBackOff state of a container: Period is the wait
@@ -59,8 +76,9 @@ type Waiting struct {
 
 // Plan is what the executor must do, in order: kill, then start.
 type Plan struct {
-	// KillPod stops every container (regular first, then sidecars in reverse
-	// order) and ends the pod: it was asked to stop or has completed.
+	// KillPod stops every container (the regular ones, then the sidecars
+	// in reverse order; preStop hooks all at once) and ends the pod: it
+	// was asked to stop or has completed.
 	KillPod bool
 	Kill    []Kill
 	Start   []Start
@@ -72,11 +90,16 @@ type Plan struct {
 	WakeAt time.Time
 }
 
-// Kill stops one container.
+// Kill stops one container (running its preStop hook first).
 type Kill struct {
-	Name   string
-	ID     string
+	Name string
+	ID   string
+	// Reason is the kubelet's reason for the kill (the "Killing" event's
+	// message).
 	Reason string
+	// Grace overrides the pod's grace period: a probe's
+	// terminationGracePeriodSeconds. Zero means the pod's.
+	Grace time.Duration
 }
 
 // Start creates and starts a new instance of a container.
@@ -114,7 +137,10 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 		// containers: they are restarted whatever their exit code.
 		for i := range pod.Spec.InitContainers {
 			c := &pod.Spec.InitContainers[i]
-			if IsSidecar(c) {
+			if !IsSidecar(c) {
+				continue
+			}
+			if !p.killUnhealthy(pod, c, obs.container(c.Name), true) {
 				p.restart(pod, c.Name, obs.container(c.Name), true, now)
 			}
 		}
@@ -122,11 +148,14 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 	keep := 0
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		if state(obs.container(c.Name)) == runtime.StateRunning {
-			keep++
+		o := obs.container(c.Name)
+		if state(o) == runtime.StateRunning {
+			if !p.killUnhealthy(pod, c, o, false) {
+				keep++
+			}
 			continue
 		}
-		p.restart(pod, c.Name, obs.container(c.Name), false, now)
+		p.restart(pod, c.Name, o, false, now)
 	}
 	regularPending := false
 	for i := range pod.Spec.Containers {
@@ -152,6 +181,12 @@ func computeInit(pod *corev1.Pod, obs *Observed, now time.Time, p *Plan) (failed
 		sidecar := IsSidecar(c)
 		switch st := state(o); {
 		case st == runtime.StateRunning && sidecar:
+			if p.killUnhealthy(pod, c, o, true) {
+				return false
+			}
+			if !startupSucceeded(c, o) {
+				return false // not started yet: the next one waits
+			}
 			continue // started: the next one may go
 		case st == runtime.StateRunning:
 			return false // wait for it to finish
@@ -192,6 +227,44 @@ func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, sidecar bool,
 	p.Start = append(p.Start, start)
 }
 
+// killUnhealthy adds a kill of a running container whose liveness or
+// startup probe failed, and its restart unless the pod's restartPolicy is
+// Never (sidecars always restart), as the kubelet's computePodActions. It
+// reports whether it did.
+func (p *Plan) killUnhealthy(pod *corev1.Pod, c *corev1.Container, o *Container, sidecar bool) bool {
+	var msg string
+	var probe *corev1.Probe
+	switch {
+	case c.LivenessProbe != nil && o.Probes.Liveness == ProbeFailure:
+		msg, probe = fmt.Sprintf("Container %s failed liveness probe", c.Name), c.LivenessProbe
+	case c.StartupProbe != nil && o.Probes.Startup == ProbeFailure:
+		msg, probe = fmt.Sprintf("Container %s failed startup probe", c.Name), c.StartupProbe
+	default:
+		return false
+	}
+	restart := sidecar || pod.Spec.RestartPolicy != corev1.RestartPolicyNever
+	if restart {
+		msg += ", will be restarted"
+	}
+	k := Kill{Name: c.Name, ID: o.Current.ID, Reason: msg}
+	if g := probe.TerminationGracePeriodSeconds; g != nil {
+		k.Grace = time.Duration(*g) * time.Second
+	}
+	p.Kill = append(p.Kill, k)
+	if restart {
+		// Started again in the same sync, without backoff: the kubelet
+		// checks backoff against the status seen before the kill.
+		p.Start = append(p.Start, Start{Name: c.Name, Backoff: o.Backoff})
+	}
+	return true
+}
+
+// startupSucceeded reports whether a running container counts as started:
+// it has no startup probe, or the probe succeeded.
+func startupSucceeded(c *corev1.Container, o *Container) bool {
+	return c.StartupProbe == nil || o.Probes.Startup == ProbeSuccess
+}
+
 func (p *Plan) starts(name string) bool {
 	for _, s := range p.Start {
 		if s.Name == name {
@@ -224,7 +297,7 @@ func incompleteInit(pod *corev1.Pod, obs *Observed) []string {
 		c := &pod.Spec.InitContainers[i]
 		o := obs.container(c.Name)
 		switch {
-		case IsSidecar(c) && state(o) == runtime.StateRunning:
+		case IsSidecar(c) && state(o) == runtime.StateRunning && startupSucceeded(c, o):
 		case !IsSidecar(c) && state(o) == runtime.StateExited && o.Current.ExitCode == 0:
 		default:
 			names = append(names, c.Name)

@@ -50,9 +50,12 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, o *Container) corev1.
 		cs.ContainerID = "peapod://" + cur.ID
 		cs.ImageID = cur.ImageID
 		cs.State = runtimeState(cur)
-		cs.Ready = cur.State == runtime.StateRunning
-		started := cur.State == runtime.StateRunning
+		// As the kubelet's prober manager: started once the startup probe
+		// (if any) succeeded; ready once started and the readiness probe
+		// (if any) succeeded, which it has not before its first result.
+		started := cur.State == runtime.StateRunning && startupSucceeded(c, o)
 		cs.Started = &started
+		cs.Ready = started && (c.ReadinessProbe == nil || o.Probes.Readiness == ProbeSuccess)
 	}
 	if w := o.Waiting; w != nil {
 		// A container held back keeps its last run as lastState.
