@@ -86,6 +86,8 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 		Security:  security(c.SecurityContext),
 		Resources: resources(c.Resources),
 	}
+	// Every container of a shareProcessNamespace pod joins the sandbox's.
+	spec.Security.SharePID = in.Pod.Spec.ShareProcessNamespace != nil && *in.Pod.Spec.ShareProcessNamespace
 	if spec.WorkingDir == "" {
 		spec.WorkingDir = in.Config.WorkingDir
 	}

@@ -228,15 +228,16 @@ func (w *worker) event(eventType, reason, message string) {
 
 // setUp creates the sandbox, the volumes and the managed files.
 func (w *worker) setUp(ctx context.Context) error {
-	hostname := w.pod.Name
-	if w.pod.Spec.Hostname != "" {
-		hostname = w.pod.Spec.Hostname
-	}
-	if len(hostname) > 63 {
-		hostname = strings.TrimRight(hostname[:63], "-.")
+	spec := w.pod.Spec
+	hostname, domain := podHostname(w.pod)
+	kernelName, err := kernelHostname(w.pod, hostname, domain)
+	if err != nil {
+		return err
 	}
 	sb, err := w.cfg.Runtime.CreateSandbox(ctx, runtime.SandboxSpec{
-		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: hostname,
+		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: kernelName,
+		SharePID:    spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace,
+		HostNetwork: spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
 	})
 	if err != nil {
 		return fmt.Errorf("pod %s/%s: create sandbox: %w", w.pod.Namespace, w.pod.Name, err)
@@ -245,7 +246,8 @@ func (w *worker) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
 		return err
 	}
-	w.files, err = writePodFiles(w.podDir(), hostname)
+	// No pod IPs yet: they come with pod networking.
+	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, nil)
 	return err
 }
 
