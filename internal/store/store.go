@@ -61,6 +61,9 @@ type ListOptions struct {
 	// the key a previous List returned in ListResult.Continue.
 	Limit    int64
 	Continue string
+	// Predicate, if set, keeps only the objects it accepts; Limit
+	// counts accepted objects, so pages stay full under selectors.
+	Predicate func(runtime.Object) bool
 }
 
 // ListResult is a page of objects.
