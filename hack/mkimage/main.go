@@ -1,7 +1,11 @@
 // Command mkimage writes a built-in image as an OCI layout directory, for
 // "peapod image load DIR":
 //
-//	go run ./hack/mkimage -o DIR [-name REF] busybox
+//	go run ./hack/mkimage -o DIR [-name REF] busybox|nginx|exporter
+//
+// busybox is Debian's busybox-static; nginx and exporter (the official
+// images' nginx and nginx/nginx-prometheus-exporter:0.9.0) are Debian's
+// packages on top of it.
 package main
 
 import (
@@ -10,12 +14,34 @@ import (
 	"fmt"
 	"os"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"peapod/internal/image"
 	"peapod/internal/image/busybox"
+	"peapod/internal/image/debian"
 )
+
+// kinds are the images mkimage builds, with their default names.
+var kinds = map[string]struct {
+	name  string
+	build func() (v1.Image, error)
+}{
+	"busybox":  {"docker.io/library/busybox:latest", busybox.Build},
+	"nginx":    {"docker.io/library/nginx:latest", onBusybox(debian.Nginx)},
+	"exporter": {"docker.io/nginx/nginx-prometheus-exporter:0.9.0", onBusybox(debian.NginxPrometheusExporter)},
+}
+
+func onBusybox(spec debian.Spec) func() (v1.Image, error) {
+	return func() (v1.Image, error) {
+		base, err := busybox.Build()
+		if err != nil {
+			return nil, err
+		}
+		return debian.Build(base, debian.Host, spec)
+	}
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -26,9 +52,9 @@ func main() {
 
 func run() error {
 	out := flag.String("o", "", "output directory (an OCI layout; replaced)")
-	ref := flag.String("name", "docker.io/library/busybox:latest", "image name, written as the ref.name annotation")
+	ref := flag.String("name", "", "image name, written as the ref.name annotation (default: the kind's)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: mkimage -o DIR [-name REF] busybox")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: mkimage -o DIR [-name REF] busybox|nginx|exporter")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -36,14 +62,18 @@ func run() error {
 		flag.Usage()
 		return errors.New("need -o DIR and one image kind")
 	}
-	if flag.Arg(0) != "busybox" {
-		return fmt.Errorf("unknown image %q (known: busybox)", flag.Arg(0))
+	kind, ok := kinds[flag.Arg(0)]
+	if !ok {
+		return fmt.Errorf("unknown image %q (known: busybox, nginx, exporter)", flag.Arg(0))
+	}
+	if *ref == "" {
+		*ref = kind.name
 	}
 	norm, err := image.Normalize(*ref)
 	if err != nil {
 		return err
 	}
-	img, err := busybox.Build()
+	img, err := kind.build()
 	if err != nil {
 		return err
 	}
