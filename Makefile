@@ -23,10 +23,14 @@ deps: ## install Debian packages and tools, prepare the host (idempotent)
 build: ## build bin/peapod
 	$(GO) build -o $(BIN) ./cmd/peapod
 
-images: build ## build the local test images (busybox from busybox-static) and load them
+images: build ## build the local images (busybox, nginx, nginx-prometheus-exporter from Debian packages) and load them
 	$(GO) run ./hack/mkimage -o $(OUT)/images/busybox busybox
 	$(PEAPOD) image load $(OUT)/images/busybox
 	for t in busybox:1.28 busybox:1.36; do $(PEAPOD) image tag busybox $$t; done
+	$(GO) run ./hack/mkimage -o $(OUT)/images/nginx nginx
+	$(PEAPOD) image load $(OUT)/images/nginx
+	$(GO) run ./hack/mkimage -o $(OUT)/images/exporter exporter
+	$(PEAPOD) image load $(OUT)/images/exporter
 
 demo: deps images ## run the example multi-container pod (web + client + log tailer)
 	$(PEAPOD) up -f examples/demo.yaml --image-pull=never --timeout 12s

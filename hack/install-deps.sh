@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   crun runc conmon            # OCI runtimes and the per-container monitor
   busybox-static              # the local busybox image
+  nginx prometheus-nginx-exporter  # the local nginx and nginx-prometheus-exporter images
   iproute2                    # ip netns / link, used by tests to check for leaks
   containernetworking-plugins nftables
   docker-registry             # a real registry on loopback for pull tests
