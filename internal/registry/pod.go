@@ -4,10 +4,16 @@
 package registry
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -346,4 +352,164 @@ func countSources(s *corev1.VolumeSource) int {
 		}
 	}
 	return n
+}
+
+func podResource() *Resource {
+	gk := corev1.SchemeGroupVersion.WithKind("Pod").GroupKind()
+	return &Resource{
+		GroupVersion: corev1.SchemeGroupVersion,
+		Resource:     "pods",
+		Kind:         "Pod",
+		SingularName: "pod",
+		ShortNames:   []string{"po"},
+		Categories:   []string{"all"},
+		Namespaced:   true,
+		Subresources: []string{"status", "log", "exec", "attach", "portforward", "ephemeralcontainers", "binding", "eviction"},
+		New:          func() runtime.Object { return &corev1.Pod{} },
+		NewList:      func() runtime.Object { return &corev1.PodList{} },
+		Default:      defaulter(DefaultPod),
+		Validate: func(obj runtime.Object) error {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return wrongType("Pod", obj)
+			}
+			return ValidatePod(pod)
+		},
+		ValidateUpdate: func(obj, old runtime.Object) error {
+			pod, ok := obj.(*corev1.Pod)
+			oldPod, ok2 := old.(*corev1.Pod)
+			if !ok || !ok2 {
+				return wrongType("Pod", obj)
+			}
+			if err := ValidatePod(pod); err != nil {
+				return err
+			}
+			if errs := validateMetaUpdate(&pod.ObjectMeta, &oldPod.ObjectMeta); len(errs) > 0 {
+				return apierrors.NewInvalid(gk, pod.Name, errs)
+			}
+			// The spec of a pod is immutable but for a few fields (image,
+			// activeDeadlineSeconds, tolerations additions).
+			return validatePodSpecUpdate(pod, oldPod)
+		},
+		PrepareForCreate: creator(func(pod *corev1.Pod, _ time.Time) {
+			// A new pod is Pending whatever the client sent; only the
+			// node agent writes status, through pods/status.
+			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: PodQOSClass(pod)}
+		}),
+		PrepareForUpdate: updater(func(pod, old *corev1.Pod, subresource string) {
+			switch subresource {
+			case "":
+				pod.Status = old.Status
+			case "status":
+				pod.Spec = old.Spec
+				pod.DeletionTimestamp = old.DeletionTimestamp
+				pod.OwnerReferences = old.OwnerReferences
+			}
+		}),
+		Fields: fielder(true, func(pod *corev1.Pod, set fields.Set) {
+			podIP := ""
+			if len(pod.Status.PodIPs) > 0 {
+				podIP = pod.Status.PodIPs[0].IP
+			}
+			set["spec.nodeName"] = pod.Spec.NodeName
+			set["spec.restartPolicy"] = string(pod.Spec.RestartPolicy)
+			set["spec.schedulerName"] = pod.Spec.SchedulerName
+			set["spec.serviceAccountName"] = pod.Spec.ServiceAccountName
+			set["spec.hostNetwork"] = strconv.FormatBool(pod.Spec.HostNetwork)
+			set["status.phase"] = string(pod.Status.Phase)
+			set["status.podIP"] = podIP
+			set["status.nominatedNodeName"] = pod.Status.NominatedNodeName
+		}),
+		Columns: []metav1.TableColumnDefinition{
+			nameColumn,
+			column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
+			column("Status", "string", "The aggregate status of the containers in this pod."),
+			column("Restarts", "string", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+			ageColumn,
+			wideColumn("IP", corev1.PodStatus{}.SwaggerDoc()["podIP"]),
+			wideColumn("Node", corev1.PodSpec{}.SwaggerDoc()["nodeName"]),
+			wideColumn("Nominated Node", corev1.PodStatus{}.SwaggerDoc()["nominatedNodeName"]),
+			wideColumn("Readiness Gates", corev1.PodSpec{}.SwaggerDoc()["readinessGates"]),
+		},
+		Row: rower(func(pod *corev1.Pod, now time.Time) []any {
+			return anyRow(append(PodRow(pod, now), podWideCells(pod)...))
+		}),
+	}
+}
+
+// validatePodSpecUpdate allows only the pod spec changes the API server
+// allows: container images and activeDeadlineSeconds.
+func validatePodSpecUpdate(pod, old *corev1.Pod) error {
+	a, b := pod.Spec.DeepCopy(), old.Spec.DeepCopy()
+	for _, s := range []*corev1.PodSpec{a, b} {
+		for i := range s.Containers {
+			s.Containers[i].Image = ""
+		}
+		for i := range s.InitContainers {
+			s.InitContainers[i].Image = ""
+		}
+		s.ActiveDeadlineSeconds = nil
+		s.Tolerations = nil
+		s.EphemeralContainers = nil
+	}
+	if equalSpec(a, b) {
+		return nil
+	}
+	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Pod").GroupKind(), pod.Name, fieldForbiddenSpec())
+}
+
+// PodQOSClass is the pod's QoS class as the API server computes it on
+// create: BestEffort without any cpu/memory request or limit, Guaranteed
+// when every container limits both and requests equal limits, else
+// Burstable. A missing request counts as its limit, as defaulting does.
+func PodQOSClass(pod *corev1.Pod) corev1.PodQOSClass {
+	requests, limits := map[corev1.ResourceName]*resource.Quantity{}, map[corev1.ResourceName]*resource.Quantity{}
+	add := func(m map[corev1.ResourceName]*resource.Quantity, name corev1.ResourceName, q resource.Quantity) {
+		if m[name] == nil {
+			m[name] = &resource.Quantity{}
+		}
+		m[name].Add(q)
+	}
+	guaranteed := true
+	all := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		limited := 0
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			req, hasReq := c.Resources.Requests[name]
+			lim, hasLim := c.Resources.Limits[name]
+			if !hasReq && hasLim {
+				req, hasReq = lim, true
+			}
+			if hasReq && req.Sign() > 0 {
+				add(requests, name, req)
+			}
+			if hasLim && lim.Sign() > 0 {
+				add(limits, name, lim)
+				limited++
+			}
+		}
+		if limited < 2 {
+			guaranteed = false
+		}
+	}
+	if len(requests) == 0 && len(limits) == 0 {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed && len(requests) == len(limits) {
+		for name, req := range requests {
+			if lim := limits[name]; lim == nil || lim.Cmp(*req) != 0 {
+				return corev1.PodQOSBurstable
+			}
+		}
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
+
+func anyRow(cells []string) []any {
+	out := make([]any, len(cells))
+	for i, c := range cells {
+		out[i] = c
+	}
+	return out
 }

@@ -129,3 +129,28 @@ func conditionTrue(pod *corev1.Pod, t corev1.PodConditionType) bool {
 	}
 	return false
 }
+
+// podWideCells are the `-o wide` cells: IP, NODE, NOMINATED NODE,
+// READINESS GATES (ready gates over all gates).
+func podWideCells(pod *corev1.Pod) []string {
+	ip, node, nominated, gates := "<none>", "<none>", "<none>", "<none>"
+	if len(pod.Status.PodIPs) > 0 && pod.Status.PodIPs[0].IP != "" {
+		ip = pod.Status.PodIPs[0].IP
+	}
+	if pod.Spec.NodeName != "" {
+		node = pod.Spec.NodeName
+	}
+	if pod.Status.NominatedNodeName != "" {
+		nominated = pod.Status.NominatedNodeName
+	}
+	if n := len(pod.Spec.ReadinessGates); n > 0 {
+		ready := 0
+		for _, g := range pod.Spec.ReadinessGates {
+			if conditionTrue(pod, g.ConditionType) {
+				ready++
+			}
+		}
+		gates = fmt.Sprintf("%d/%d", ready, n)
+	}
+	return []string{ip, node, nominated, gates}
+}

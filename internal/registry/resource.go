@@ -1,18 +1,24 @@
 package registry
 
 import (
+	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Resource is everything the API server needs to serve one kind: its
 // names, how to make empty objects, and its rules. The server is generic
-// over Resources; every kind-specific rule is here.
+// over Resources; every kind-specific rule is here. Every hook is
+// optional (nil: nothing to do) and safe on an object of the wrong type
+// (no-op, or a BadRequest error), so bad input never panics the server.
 type Resource struct {
 	GroupVersion schema.GroupVersion
 	Resource     string // plural, lower case: "pods"
@@ -36,7 +42,30 @@ type Resource struct {
 	Validate       func(obj runtime.Object) error
 	ValidateUpdate func(obj, old runtime.Object) error
 
-	// Columns and Row render `kubectl get` tables.
+	// PrepareForCreate resets what a client may not set on create, as
+	// the API server's strategies do (a new pod's or service's status),
+	// and stamps creation-time values that need the clock (event
+	// timestamps). Call it before Default and Validate.
+	PrepareForCreate func(obj runtime.Object, now time.Time)
+	// PrepareForUpdate copies from old what a write through subresource
+	// may not change: "" (the main resource) keeps the status (and a
+	// service's allocated clusterIP and nodePorts when the new spec
+	// leaves them empty), "status" keeps everything but the status,
+	// "finalize" (namespaces) keeps everything but spec.finalizers. Call
+	// it before Default and ValidateUpdate.
+	PrepareForUpdate func(obj, old runtime.Object, subresource string)
+
+	// Fields are the object's field-selector fields (the API server's
+	// GetAttrs): metadata.name, metadata.namespace for namespaced kinds,
+	// and the kind's own. Every supported key is present, empty or not,
+	// so SupportsField can answer from an empty object.
+	Fields func(obj runtime.Object) fields.Set
+
+	// Columns and Row render `kubectl get` tables. Columns with Priority
+	// 1 are the `-o wide` ones; Row returns one cell per column, wide
+	// ones included, as the API server always does (kubectl hides
+	// Priority > 0 columns itself). Row is nil for an object of the
+	// wrong type.
 	Columns []metav1.TableColumnDefinition
 	Row     func(obj runtime.Object, now time.Time) []any
 }
@@ -46,77 +75,170 @@ func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
 	return r.GroupVersion.WithResource(r.Resource)
 }
 
+// GroupKind names the kind, as Invalid errors do.
+func (r *Resource) GroupKind() schema.GroupKind {
+	return schema.GroupKind{Group: r.GroupVersion.Group, Kind: r.Kind}
+}
+
+// SupportsField reports whether label may be used in a field selector;
+// the API server answers any other with 400 BadRequest
+// (`field label not supported: <label>`).
+func (r *Resource) SupportsField(label string) bool {
+	if r.Fields == nil {
+		return label == "metadata.name" || (r.Namespaced && label == "metadata.namespace")
+	}
+	_, ok := r.Fields(r.New())[label]
+	return ok
+}
+
 // Resources are the kinds peapod serves.
 func Resources() []*Resource {
-	return []*Resource{podResource()}
-}
-
-func podResource() *Resource {
-	return &Resource{
-		GroupVersion: corev1.SchemeGroupVersion,
-		Resource:     "pods",
-		Kind:         "Pod",
-		SingularName: "pod",
-		ShortNames:   []string{"po"},
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		Subresources: []string{"status", "log", "exec", "attach", "portforward", "ephemeralcontainers", "binding", "eviction"},
-		New:          func() runtime.Object { return &corev1.Pod{} },
-		NewList:      func() runtime.Object { return &corev1.PodList{} },
-		Default:      func(obj runtime.Object) { DefaultPod(obj.(*corev1.Pod)) },
-		Validate:     func(obj runtime.Object) error { return ValidatePod(obj.(*corev1.Pod)) },
-		ValidateUpdate: func(obj, old runtime.Object) error {
-			pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
-			if err := ValidatePod(pod); err != nil {
-				return err
-			}
-			// The spec of a pod is immutable but for a few fields (image,
-			// activeDeadlineSeconds, tolerations additions).
-			return validatePodSpecUpdate(pod, oldPod)
-		},
-		Columns: columns(PodColumns, "The name of the pod", "The number of ready containers", "The status of the pod", "The number of restarts", "The age of the pod"),
-		Row: func(obj runtime.Object, now time.Time) []any {
-			return anyRow(PodRow(obj.(*corev1.Pod), now))
-		},
+	return []*Resource{
+		podResource(),
+		configMapResource(),
+		secretResource(),
+		serviceResource(),
+		endpointsResource(),
+		namespaceResource(),
+		nodeResource(),
+		eventResource(),
+		serviceAccountResource(),
+		endpointSliceResource(),
 	}
 }
 
-// validatePodSpecUpdate allows only the pod spec changes the API server
-// allows: container images and activeDeadlineSeconds.
-func validatePodSpecUpdate(pod, old *corev1.Pod) error {
-	a, b := pod.Spec.DeepCopy(), old.Spec.DeepCopy()
-	for _, s := range []*corev1.PodSpec{a, b} {
-		for i := range s.Containers {
-			s.Containers[i].Image = ""
+// object is what every served kind is: a runtime.Object with ObjectMeta.
+type object interface {
+	runtime.Object
+	metav1.Object
+}
+
+// The adapters below turn typed rule functions into Resource hooks. A
+// wrong type is a BadRequest or a no-op: objects reach the hooks from
+// the server, which decodes whatever a client sent.
+
+func wrongType(kind string, obj runtime.Object) error {
+	return apierrors.NewBadRequest(fmt.Sprintf("expected a %s, got %T", kind, obj))
+}
+
+func validator[T object](gk schema.GroupKind, f func(T) field.ErrorList) func(runtime.Object) error {
+	return func(obj runtime.Object) error {
+		o, ok := obj.(T)
+		if !ok {
+			return wrongType(gk.Kind, obj)
 		}
-		for i := range s.InitContainers {
-			s.InitContainers[i].Image = ""
-		}
-		s.ActiveDeadlineSeconds = nil
-		s.Tolerations = nil
-		s.EphemeralContainers = nil
+		return invalid(gk, o.GetName(), f(o))
 	}
-	if equalSpec(a, b) {
+}
+
+func updateValidator[T object](gk schema.GroupKind, f func(obj, old T) field.ErrorList) func(obj, old runtime.Object) error {
+	return func(obj, old runtime.Object) error {
+		o, ok := obj.(T)
+		if !ok {
+			return wrongType(gk.Kind, obj)
+		}
+		p, ok := old.(T)
+		if !ok {
+			return wrongType(gk.Kind, old)
+		}
+		return invalid(gk, o.GetName(), f(o, p))
+	}
+}
+
+func invalid(gk schema.GroupKind, name string, errs field.ErrorList) error {
+	if len(errs) == 0 {
 		return nil
 	}
-	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Pod").GroupKind(), pod.Name, fieldForbiddenSpec())
+	return apierrors.NewInvalid(gk, name, errs)
 }
 
-func columns(names []string, descriptions ...string) []metav1.TableColumnDefinition {
-	out := make([]metav1.TableColumnDefinition, len(names))
-	for i, n := range names {
-		out[i] = metav1.TableColumnDefinition{Name: titleCase(n), Type: "string", Description: descriptions[i]}
-		if i == 0 {
-			out[i].Format = "name"
+func defaulter[T object](f func(T)) func(runtime.Object) {
+	return func(obj runtime.Object) {
+		if o, ok := obj.(T); ok {
+			f(o)
 		}
 	}
-	return out
 }
 
-func anyRow(cells []string) []any {
-	out := make([]any, len(cells))
-	for i, c := range cells {
-		out[i] = c
+func creator[T object](f func(T, time.Time)) func(runtime.Object, time.Time) {
+	return func(obj runtime.Object, now time.Time) {
+		if o, ok := obj.(T); ok {
+			f(o, now)
+		}
 	}
-	return out
+}
+
+func updater[T object](f func(obj, old T, subresource string)) func(obj, old runtime.Object, subresource string) {
+	return func(obj, old runtime.Object, subresource string) {
+		o, ok := obj.(T)
+		p, ok2 := old.(T)
+		if ok && ok2 {
+			f(o, p, subresource)
+		}
+	}
+}
+
+func rower[T object](f func(T, time.Time) []any) func(runtime.Object, time.Time) []any {
+	return func(obj runtime.Object, now time.Time) []any {
+		if o, ok := obj.(T); ok {
+			return f(o, now)
+		}
+		return nil
+	}
+}
+
+// fielder builds the field set: the metadata fields every kind has
+// (DefaultNamespaceScopedAttr / DefaultClusterScopedAttr) plus the
+// kind's own from f (nil: none).
+func fielder[T object](namespaced bool, f func(T, fields.Set)) func(runtime.Object) fields.Set {
+	return func(obj runtime.Object) fields.Set {
+		set := fields.Set{"metadata.name": ""}
+		if namespaced {
+			set["metadata.namespace"] = ""
+		}
+		o, ok := obj.(T)
+		if !ok {
+			return set
+		}
+		set["metadata.name"] = o.GetName()
+		if namespaced {
+			set["metadata.namespace"] = o.GetNamespace()
+		}
+		if f != nil {
+			f(o, set)
+		}
+		return set
+	}
+}
+
+// Columns every kind shares, described as the API server describes them.
+var (
+	nameColumn = metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: metav1.ObjectMeta{}.SwaggerDoc()["name"]}
+	ageColumn  = metav1.TableColumnDefinition{Name: "Age", Type: "string", Description: metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"]}
+)
+
+func column(name, typ, description string) metav1.TableColumnDefinition {
+	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: description}
+}
+
+func wideColumn(name, description string) metav1.TableColumnDefinition {
+	return metav1.TableColumnDefinition{Name: name, Type: "string", Priority: 1, Description: description}
+}
+
+// age is the AGE cell: how long before now t was, "<unknown>" if unset.
+func age(t metav1.Time, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(t.Time))
+}
+
+// validateMeta checks metadata as ValidateObjectMeta does, with the
+// kind's name rule.
+func validateMeta(meta *metav1.ObjectMeta, namespaced bool, nameFn func(string, bool) []string) field.ErrorList {
+	return apimachineryvalidation.ValidateObjectMeta(meta, namespaced, nameFn, field.NewPath("metadata"))
+}
+
+func validateMetaUpdate(meta, old *metav1.ObjectMeta) field.ErrorList {
+	return apimachineryvalidation.ValidateObjectMetaUpdate(meta, old, field.NewPath("metadata"))
 }
