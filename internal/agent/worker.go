@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"peapod/internal/agent/plan"
+	"peapod/internal/agent/probe"
 	"peapod/internal/crilog"
 	"peapod/internal/image"
 	"peapod/internal/runtime"
@@ -95,6 +96,12 @@ type worker struct {
 	exits    chan string
 	followWG sync.WaitGroup
 	waitWG   sync.WaitGroup
+	// probes runs the probes of the running containers.
+	probes *probe.Manager
+	// exited closes when a container instance (by ID) exits.
+	exited map[string]chan struct{}
+	// stop is the pod's stop request, which interrupts a postStart hook.
+	stop <-chan struct{}
 }
 
 // Run runs pod until it completes or stop is closed, then terminates it the
@@ -112,7 +119,15 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 		failures: map[string]int{},
 		retryAt:  map[string]time.Time{},
 		exits:    make(chan string, 16),
+		exited:   map[string]chan struct{}{},
+		stop:     stop,
 	}
+	evPod := pod.DeepCopy() // probe events come from other goroutines
+	w.probes = probe.NewManager(func(container, eventType, reason, message string) {
+		if cfg.Reporter != nil {
+			cfg.Reporter.Event(evPod, eventType, reason, message)
+		}
+	})
 	w.pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
 	err := w.run(ctx, stop)
 	if cerr := w.cleanup(); cerr != nil {
@@ -160,9 +175,15 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		now := w.cfg.Now()
 		p := plan.Compute(w.pod, &w.obs, now)
 		for _, k := range p.Kill {
-			if err := w.kill(ctx, k.Name, k.ID, w.gracePeriod()); err != nil {
+			w.event(corev1.EventTypeNormal, "Killing", k.Reason)
+			grace := k.Grace
+			if grace == 0 {
+				grace = w.gracePeriod()
+			}
+			if err := w.killContainer(ctx, k.Name, k.ID, grace, nil); err != nil {
 				return err
 			}
+			w.observe(ctx) // a restart in this plan keeps the exit as lastState
 		}
 		if p.KillPod {
 			err := w.killPod(ctx)
@@ -213,7 +234,9 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 	case <-*stop:
 		w.obs.Terminating = true
 		*stop = nil
+		w.probes.StopLiveness() // readiness goes on while the pod stops
 	case <-w.exits:
+	case <-w.probes.Updates():
 	case <-timer.C:
 	}
 	return true
@@ -262,9 +285,10 @@ func (w *worker) mountVolumes() error {
 	return nil
 }
 
-// observe refreshes the state of every current container from the runtime.
+// observe refreshes the state of every current container from the runtime,
+// and its probe results: probes run while a container does.
 func (w *worker) observe(ctx context.Context) {
-	for _, o := range w.obs.Containers {
+	for name, o := range w.obs.Containers {
 		if o.Current == nil || o.Current.State == runtime.StateExited {
 			continue
 		}
@@ -273,6 +297,24 @@ func (w *worker) observe(ctx context.Context) {
 			st = &runtime.ContainerStatus{ID: o.Current.ID, Name: o.Current.Name, State: runtime.StateUnknown, Message: err.Error()}
 		}
 		o.Current = st
+		if st.State != runtime.StateRunning {
+			w.probes.Remove(st.ID)
+			o.Probes = plan.Probes{}
+			continue
+		}
+		if c := findContainer(w.pod, name); c != nil && !w.obs.Terminating {
+			// Adds once per instance, also for adopted ones.
+			w.probes.Add(ctx, c, w.target(c, st.ID), st.StartedAt)
+		}
+		o.Probes = w.probes.Results(st.ID)
+	}
+}
+
+// target is what probes and hooks of container c's instance id act on.
+func (w *worker) target(c *corev1.Container, id string) probe.Target {
+	return probe.Target{
+		Runtime: w.cfg.Runtime, ContainerID: id, NetNS: w.sandbox.NetNS, Ports: c.Ports,
+		Container: c.Name, Pod: fmt.Sprintf("%s_%s(%s)", w.pod.Name, w.pod.Namespace, w.pod.UID),
 	}
 }
 
@@ -377,12 +419,46 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 	o.Backoff = s.Backoff
 	o.Current = &runtime.ContainerStatus{ID: id, Name: c.Name, State: runtime.StateRunning, StartedAt: w.cfg.Now()}
 	w.watch(ctx, c.Name, id, spec.LogPath)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		w.postStart(ctx, c, o)
+	}
 	return true
+}
+
+// postStart runs the container's postStart hook and waits for it, as the
+// kubelet's startContainer: nothing else starts and the container is not
+// reported Running before it returns. A failed hook kills the container
+// (its preStop runs), which then restarts by policy with the reason
+// PostStartHookError. A stop request interrupts the hook.
+func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Container) {
+	id := o.Current.ID
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PostStart, w.exited[id])
+	if err == nil || hctx.Err() != nil {
+		return
+	}
+	w.event(corev1.EventTypeWarning, "FailedPostStartHook", err.Error())
+	if kerr := w.killContainer(ctx, c.Name, id, w.gracePeriod(), nil); kerr != nil {
+		w.event(corev1.EventTypeWarning, "FailedKillPod", kerr.Error())
+	}
+	w.observe(ctx)
+	if plan.IsSidecar(c) || w.pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		o.Waiting = &plan.Waiting{Reason: "PostStartHookError", Message: err.Error()}
+	}
 }
 
 // watch follows a started container's log and wakes the loop when it exits.
 func (w *worker) watch(ctx context.Context, name, id, logPath string) {
 	exited := make(chan struct{})
+	w.exited[id] = exited
 	w.waitWG.Add(1)
 	go func() {
 		defer w.waitWG.Done()
@@ -442,40 +518,100 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 	return img, layers, nil
 }
 
-// kill stops one container, waiting up to grace before SIGKILL.
-func (w *worker) kill(ctx context.Context, name, id string, grace time.Duration) error {
-	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: max(grace, MinGracePeriod)})
+// killContainer is the kubelet's killContainer: the preStop hook of a
+// running container first, bounded by grace; then, for a sidecar, its turn
+// (every container in after closed), bounded by what is left; then the stop
+// signal, with SIGKILL after what is left of grace but at least
+// MinGracePeriod. Time is counted in whole seconds, as the kubelet does, so
+// a hung preStop costs grace + 2 s.
+func (w *worker) killContainer(ctx context.Context, name, id string, grace time.Duration, after []chan struct{}) error {
+	left := int64(grace / time.Second)
+	if c := findContainer(w.pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && left > 0 {
+		start := time.Now()
+		hctx, cancel := context.WithTimeout(ctx, time.Duration(left)*time.Second)
+		err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PreStop, w.exited[id])
+		if err != nil && hctx.Err() == nil {
+			w.event(corev1.EventTypeWarning, "FailedPreStopHook", err.Error())
+		}
+		cancel()
+		left -= int64(time.Since(start).Seconds())
+	}
+	if len(after) > 0 && left > 0 {
+		start := time.Now()
+		timer := time.NewTimer(time.Duration(left) * time.Second)
+	wait:
+		for _, ch := range after {
+			select {
+			case <-ch:
+			case <-timer.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+		timer.Stop()
+		left -= int64(time.Since(start).Seconds())
+	}
+	timeout := max(time.Duration(left)*time.Second, MinGracePeriod)
+	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: timeout})
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return fmt.Errorf("pod %s/%s: stop container %s: %w", w.pod.Namespace, w.pod.Name, name, err)
 	}
 	return nil
 }
 
-// killPod stops the pod's containers in the kubelet's order: the regular
-// (and any running init) containers at once, each with the full grace
-// period; then the sidecars one at a time in reverse spec order, each with
-// what is left of the grace period but at least MinGracePeriod.
+// killPod stops every running container at once, as the kubelet: preStop
+// hooks all start now, but a sidecar's stop signal waits until the regular
+// containers and the sidecars after it have stopped (reverse spec order),
+// within the grace period.
 func (w *worker) killPod(ctx context.Context) error {
 	grace := w.gracePeriod()
-	deadline := w.cfg.Now().Add(grace)
 	running := func(name string) *runtime.ContainerStatus {
 		if o := w.obs.Containers[name]; o != nil && o.Current != nil && o.Current.State != runtime.StateExited {
 			return o.Current
 		}
 		return nil
 	}
+	stopped := map[string]chan struct{}{}
+	for name := range w.obs.Containers {
+		if running(name) != nil {
+			stopped[name] = make(chan struct{})
+		}
+	}
+	// after lists what a container waits for before its stop signal.
+	after := func(name string) []chan struct{} {
+		c := findContainer(w.pod, name)
+		if c == nil || !plan.IsSidecar(c) {
+			return nil
+		}
+		var chans []chan struct{}
+		for i := range w.pod.Spec.Containers {
+			if ch := stopped[w.pod.Spec.Containers[i].Name]; ch != nil {
+				chans = append(chans, ch)
+			}
+		}
+		later := false
+		for i := range w.pod.Spec.InitContainers {
+			ic := &w.pod.Spec.InitContainers[i]
+			if ch := stopped[ic.Name]; later && ch != nil && plan.IsSidecar(ic) {
+				chans = append(chans, ch)
+			}
+			later = later || ic.Name == name
+		}
+		return chans
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for name := range w.obs.Containers {
-		cur := running(name)
-		if cur == nil || plan.IsSidecar(findContainer(w.pod, name)) {
-			continue
-		}
+	for name, done := range stopped {
+		id := running(name).ID
+		deps := after(name)
+		w.event(corev1.EventTypeNormal, "Killing", "Stopping container "+name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.kill(ctx, name, cur.ID, grace); err != nil {
+			defer close(done)
+			if err := w.killContainer(ctx, name, id, grace, deps); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -483,12 +619,6 @@ func (w *worker) killPod(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for i := len(w.pod.Spec.InitContainers) - 1; i >= 0; i-- {
-		c := &w.pod.Spec.InitContainers[i]
-		if cur := running(c.Name); cur != nil && plan.IsSidecar(c) {
-			errs = append(errs, w.kill(ctx, c.Name, cur.ID, deadline.Sub(w.cfg.Now())))
-		}
-	}
 	return errors.Join(errs...)
 }
 
@@ -500,6 +630,7 @@ func (w *worker) gracePeriod() time.Duration {
 func (w *worker) cleanup() error {
 	ctx := context.Background()
 	var errs []error
+	w.probes.Close()
 	w.waitWG.Wait()
 	w.followWG.Wait()
 	for _, o := range w.obs.Containers {
