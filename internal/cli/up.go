@@ -236,6 +236,16 @@ func (r *upReporter) Status(pod *corev1.Pod) {
 	}
 	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
 		line := describeState(cs.State)
+		if cs.State.Running != nil && hasProbes(pod, cs.Name) {
+			switch {
+			case cs.Ready:
+				line += ", ready"
+			case cs.Started != nil && !*cs.Started:
+				line += ", not started"
+			default:
+				line += ", not ready"
+			}
+		}
 		if last[cs.Name] != line {
 			last[cs.Name] = line
 			fmt.Fprintf(r.s.Err, "%s: %s\n", r.prefix(pod, cs.Name), line)
@@ -278,6 +288,19 @@ func healthy(pod *corev1.Pod) bool {
 		}
 	}
 	return true
+}
+
+// hasProbes: only the status line of a probed container tells whether it
+// is started and ready (the others are as soon as they run).
+func hasProbes(pod *corev1.Pod, name string) bool {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == name {
+				return c.StartupProbe != nil || c.ReadinessProbe != nil
+			}
+		}
+	}
+	return false
 }
 
 func describeState(st corev1.ContainerState) string {
