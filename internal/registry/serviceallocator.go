@@ -96,7 +96,7 @@ func (a ServiceAllocator) allocateIP(svc *corev1.Service, used map[netip.Addr]bo
 	// band for static assignments, and probe linearly from a point
 	// derived from the name, so allocation is deterministic.
 	size := a.ipCount()
-	band := min(max(16, size/16), 256)
+	band := min(max(16, size/16), 256, size)
 	for _, r := range [][2]int64{{band + 1, size}, {2, band}} {
 		lo, hi := r[0], r[1]
 		if hi < lo {
@@ -141,7 +141,7 @@ func (a ServiceAllocator) allocatePorts(svc *corev1.Service, used map[int32]bool
 		mine[p.NodePort] = true
 	}
 	size := a.NodePortSize
-	band := min(max(16, size/32), 128)
+	band := min(max(16, size/32), 128, size)
 	for i := range ports {
 		if ports[i].NodePort != 0 {
 			continue
