@@ -4,6 +4,7 @@
 package registry
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -89,6 +91,46 @@ func defaultContainer(c *corev1.Container) {
 			c.Ports[i].Protocol = corev1.ProtocolTCP
 		}
 	}
+	for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+		if pr != nil {
+			defaultProbe(pr)
+		}
+	}
+	if l := c.Lifecycle; l != nil {
+		for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
+			if h != nil && h.HTTPGet != nil {
+				defaultHTTPGet(h.HTTPGet)
+			}
+		}
+	}
+}
+
+// defaultProbe is SetDefaults_Probe (and SetDefaults_HTTPGetAction).
+func defaultProbe(p *corev1.Probe) {
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = 1
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = 10
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = 3
+	}
+	if p.HTTPGet != nil {
+		defaultHTTPGet(p.HTTPGet)
+	}
+}
+
+func defaultHTTPGet(h *corev1.HTTPGetAction) {
+	if h.Path == "" {
+		h.Path = "/"
+	}
+	if h.Scheme == "" {
+		h.Scheme = corev1.URISchemeHTTP
+	}
 }
 
 // defaultPullPolicy is Always for ":latest" or an untagged reference, else
@@ -160,6 +202,10 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		c := &s.InitContainers[i]
 		cp := p.Child("initContainers").Index(i)
 		errs = append(errs, validateContainer(c, cp, names, volumes)...)
+		if c.RestartPolicy != nil {
+			// Only sidecars may have probes and hooks (see below).
+			errs = append(errs, validateProbesAndHooks(c, cp, s.TerminationGracePeriodSeconds)...)
+		}
 		if c.RestartPolicy != nil && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 			errs = append(errs, field.NotSupported(cp.Child("restartPolicy"), *c.RestartPolicy,
 				[]corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways}))
@@ -170,7 +216,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 			for _, probe := range []struct {
 				name string
 				set  bool
-			}{{"livenessProbe", c.LivenessProbe != nil}, {"readinessProbe", c.ReadinessProbe != nil}, {"startupProbe", c.StartupProbe != nil}} {
+			}{{"lifecycle", c.Lifecycle != nil}, {"livenessProbe", c.LivenessProbe != nil}, {"readinessProbe", c.ReadinessProbe != nil}, {"startupProbe", c.StartupProbe != nil}} {
 				if probe.set {
 					errs = append(errs, field.Forbidden(cp.Child(probe.name), "may not be set for init containers without restartPolicy=Always"))
 				}
@@ -181,6 +227,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		c := &s.Containers[i]
 		cp := p.Child("containers").Index(i)
 		errs = append(errs, validateContainer(c, cp, names, volumes)...)
+		errs = append(errs, validateProbesAndHooks(c, cp, s.TerminationGracePeriodSeconds)...)
 		if c.RestartPolicy != nil {
 			errs = append(errs, field.Forbidden(cp.Child("restartPolicy"), "may not be set for non-init containers"))
 		}
@@ -512,4 +559,134 @@ func anyRow(cells []string) []any {
 		out[i] = c
 	}
 	return out
+}
+
+// validateProbesAndHooks checks a container's probes and lifecycle hooks
+// as the API server's validateProbe and validateLifecycle.
+func validateProbesAndHooks(c *corev1.Container, p *field.Path, grace *int64) field.ErrorList {
+	var errs field.ErrorList
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+		if pr.probe == nil {
+			continue
+		}
+		pp := p.Child(pr.name)
+		h := &pr.probe.ProbeHandler
+		errs = append(errs, validateHandler(pp, h.Exec, h.HTTPGet, h.TCPSocket, h.GRPC, nil, grace)...)
+		for _, f := range []struct {
+			name  string
+			value int32
+		}{
+			{"initialDelaySeconds", pr.probe.InitialDelaySeconds}, {"timeoutSeconds", pr.probe.TimeoutSeconds},
+			{"periodSeconds", pr.probe.PeriodSeconds}, {"successThreshold", pr.probe.SuccessThreshold},
+			{"failureThreshold", pr.probe.FailureThreshold},
+		} {
+			if f.value < 0 {
+				errs = append(errs, field.Invalid(pp.Child(f.name), f.value, "must be greater than or equal to 0"))
+			}
+		}
+		// 0 is the undefaulted value (the API server validates defaulted
+		// objects; DefaultPod makes it 1).
+		if pr.name != "readinessProbe" && pr.probe.SuccessThreshold > 1 {
+			errs = append(errs, field.Invalid(pp.Child("successThreshold"), pr.probe.SuccessThreshold, "must be 1"))
+		}
+		if g := pr.probe.TerminationGracePeriodSeconds; g != nil {
+			switch {
+			case pr.name == "readinessProbe":
+				errs = append(errs, field.Invalid(pp.Child("terminationGracePeriodSeconds"), *g, "must not be set for readinessProbes"))
+			case *g <= 0:
+				errs = append(errs, field.Invalid(pp.Child("terminationGracePeriodSeconds"), *g, "must be greater than 0"))
+			}
+		}
+	}
+	if l := c.Lifecycle; l != nil {
+		for _, hook := range []struct {
+			name string
+			h    *corev1.LifecycleHandler
+		}{{"postStart", l.PostStart}, {"preStop", l.PreStop}} {
+			if hook.h == nil {
+				continue
+			}
+			hp := p.Child("lifecycle", hook.name)
+			if hook.h.TCPSocket != nil {
+				// The kubelet cannot run it: refuse it up front.
+				errs = append(errs, field.Forbidden(hp.Child("tcpSocket"), "may not be set for lifecycle hooks"))
+			}
+			errs = append(errs, validateHandler(hp, hook.h.Exec, hook.h.HTTPGet, nil, nil, hook.h.Sleep, grace)...)
+		}
+	}
+	return errs
+}
+
+// validateHandler is the API server's validateHandler: exactly one
+// handler, and that one valid.
+func validateHandler(p *field.Path, exec *corev1.ExecAction, get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction,
+	grpc *corev1.GRPCAction, sleep *corev1.SleepAction, grace *int64) field.ErrorList {
+	var errs field.ErrorList
+	n := 0
+	one := func(name string) bool {
+		if n > 0 {
+			errs = append(errs, field.Forbidden(p.Child(name), "may not specify more than 1 handler type"))
+			return false
+		}
+		n++
+		return true
+	}
+	if exec != nil && one("exec") && len(exec.Command) == 0 {
+		errs = append(errs, field.Required(p.Child("exec", "command"), ""))
+	}
+	if get != nil && one("httpGet") {
+		gp := p.Child("httpGet")
+		if get.Path == "" {
+			errs = append(errs, field.Required(gp.Child("path"), ""))
+		}
+		errs = append(errs, validatePortNumOrName(get.Port, gp.Child("port"))...)
+		if get.Scheme != corev1.URISchemeHTTP && get.Scheme != corev1.URISchemeHTTPS {
+			errs = append(errs, field.NotSupported(gp.Child("scheme"), get.Scheme, []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}))
+		}
+		for _, h := range get.HTTPHeaders {
+			for _, msg := range validation.IsHTTPHeaderName(h.Name) {
+				errs = append(errs, field.Invalid(gp.Child("httpHeaders"), h.Name, msg))
+			}
+		}
+	}
+	if tcp != nil && one("tcpSocket") {
+		errs = append(errs, validatePortNumOrName(tcp.Port, p.Child("tcpSocket", "port"))...)
+	}
+	if grpc != nil && one("grpc") {
+		for _, msg := range validation.IsValidPortNum(int(grpc.Port)) {
+			errs = append(errs, field.Invalid(p.Child("grpc", "port"), grpc.Port, msg))
+		}
+	}
+	if sleep != nil && one("sleep") {
+		g := DefaultGracePeriodSeconds
+		if grace != nil {
+			g = *grace
+		}
+		if sleep.Seconds < 0 || sleep.Seconds > g {
+			errs = append(errs, field.Invalid(p.Child("sleep", "seconds"), sleep.Seconds,
+				fmt.Sprintf("must be non-negative and less than terminationGracePeriodSeconds (%d)", g)))
+		}
+	}
+	if n == 0 {
+		errs = append(errs, field.Required(p, "must specify a handler type"))
+	}
+	return errs
+}
+
+// validatePortNumOrName is the API server's: a valid number or port name.
+func validatePortNumOrName(port intstr.IntOrString, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if port.Type == intstr.Int {
+		for _, msg := range validation.IsValidPortNum(port.IntValue()) {
+			errs = append(errs, field.Invalid(p, port.IntValue(), msg))
+		}
+		return errs
+	}
+	for _, msg := range validation.IsValidPortName(port.StrVal) {
+		errs = append(errs, field.Invalid(p, port.StrVal, msg))
+	}
+	return errs
 }
