@@ -162,21 +162,27 @@ func TestRun_GRPC(t *testing.T) {
 }
 
 // runningContainer returns a fake runtime with one running container.
-func runningContainer(t *testing.T) (*runtimetest.Fake, string) {
-	t.Helper()
+func runningContainer(tb testing.TB) (*runtimetest.Fake, string) {
+	tb.Helper()
 	f := runtimetest.NewFake()
-	ctx := context.Background()
-	if _, err := f.CreateSandbox(ctx, runtime.SandboxSpec{ID: "sb", Name: "p", Namespace: "default", UID: "u"}); err != nil {
-		t.Fatal(err)
+	if _, err := f.CreateSandbox(context.Background(), runtime.SandboxSpec{ID: "sb", Name: "p", Namespace: "default", UID: "u"}); err != nil {
+		tb.Fatal(err)
 	}
-	id, err := f.CreateContainer(ctx, runtime.ContainerSpec{SandboxID: "sb", Name: "c", Args: []string{"x"}})
+	id, err := startFake(f)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.StartContainer(ctx, id); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return f, id
+}
+
+// startFake starts a container that runs until stopped in f's sandbox.
+func startFake(f *runtimetest.Fake) (string, error) {
+	ctx := context.Background()
+	id, err := f.CreateContainer(ctx, runtime.ContainerSpec{SandboxID: "sb", Name: "c", Args: []string{"x"}})
+	if err != nil {
+		return "", err
+	}
+	return id, f.StartContainer(ctx, id)
 }
 
 func TestRun_Exec(t *testing.T) {
