@@ -66,9 +66,11 @@ func TestValidatePod_ProbesAndHooks(t *testing.T) {
 			want:   `spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0`,
 		},
 		{
-			name:   "readiness terminationGracePeriodSeconds",
-			mutate: func(c *corev1.Container) { c.ReadinessProbe = &corev1.Probe{ProbeHandler: exec, TerminationGracePeriodSeconds: &grace} },
-			want:   `spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes`,
+			name: "readiness terminationGracePeriodSeconds",
+			mutate: func(c *corev1.Container) {
+				c.ReadinessProbe = &corev1.Probe{ProbeHandler: exec, TerminationGracePeriodSeconds: &grace}
+			},
+			want: `spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes`,
 		},
 		{
 			name: "port out of range",

@@ -47,7 +47,6 @@ func Hook(ctx context.Context, t Target, h *corev1.LifecycleHandler, exited <-ch
 			}
 		}
 		if err != nil {
-			//lint:ignore ST1005 the kubelet's message
 			return fmt.Errorf("HTTP lifecycle hook (%s) for Container %q in Pod %q failed - error: %v", h.HTTPGet.Path, t.Container, t.Pod, err)
 		}
 		return nil
