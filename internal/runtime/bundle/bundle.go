@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -38,6 +39,10 @@ type Host struct {
 	// MemorySwap is true when the host accounts swap (memory.memsw on v1,
 	// memory.swap.max on v2), so a swap limit can be written.
 	MemorySwap bool
+	// CapBounding is the runtime's capability bounding set (bit n is
+	// capability n, as CapBnd in /proc/self/status): the OCI runtime's
+	// capset fails for any capability outside it. Zero means unknown: all.
+	CapBounding uint64
 }
 
 // Input is everything a container's spec is built from.
@@ -81,7 +86,7 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithProcessArgs(c.Args, c.Env, c.WorkingDir),
 		WithTerminal(c.Tty),
 		WithUser(c.User),
-		WithCapabilities(c.Security.CapAdd, c.Security.CapDrop),
+		WithCapabilities(c.Security.CapAdd, c.Security.CapDrop, in.Host.CapBounding),
 		WithNoNewPrivileges(c.Security.NoNewPrivileges),
 		WithRlimits(in.Host.NofileHard, in.Host.NprocHard),
 		WithHostname(hostname),
@@ -94,7 +99,7 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithResources(c.Resources, in.Host.MemorySwap),
 	}
 	if priv {
-		opts = append(opts, WithPrivileged())
+		opts = append(opts, WithPrivileged(in.Host.CapBounding))
 	}
 	s := &specs.Spec{Version: OCIVersion}
 	for _, o := range opts {
@@ -187,9 +192,11 @@ var AllCapabilities = []string{
 }
 
 // WithCapabilities starts from DefaultCapabilities, removes drop ("ALL"
-// removes every default) and then adds add ("ALL" adds every capability).
-// Names may be written with or without the CAP_ prefix, in any case.
-func WithCapabilities(add, drop []string) Opt {
+// removes every default) and then adds add ("ALL" adds every capability
+// the bounding set holds). Names may be written with or without the CAP_
+// prefix, in any case. Adding one outside the bounding set is an error
+// naming it, rather than the OCI runtime's bare EPERM.
+func WithCapabilities(add, drop []string, bounding uint64) Opt {
 	return func(s *specs.Spec) error {
 		known := map[string]bool{}
 		for _, c := range AllCapabilities {
@@ -234,10 +241,13 @@ func WithCapabilities(add, drop []string) Opt {
 		}
 		for _, c := range adds {
 			if c == "ALL" {
-				for _, a := range AllCapabilities {
+				for _, a := range boundedCapabilities(bounding) {
 					have[a] = true
 				}
 				break
+			}
+			if !slices.Contains(boundedCapabilities(bounding), c) {
+				return fmt.Errorf("capability %s is not in the node's bounding set", c)
 			}
 			have[c] = true
 		}
@@ -251,6 +261,20 @@ func WithCapabilities(add, drop []string) Opt {
 		process(s).Capabilities = capSet(caps)
 		return nil
 	}
+}
+
+// boundedCapabilities is AllCapabilities within bounding (0: all).
+func boundedCapabilities(bounding uint64) []string {
+	if bounding == 0 {
+		return AllCapabilities
+	}
+	var out []string
+	for i, c := range AllCapabilities {
+		if bounding&(1<<i) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func capSet(caps []string) *specs.LinuxCapabilities {
@@ -549,12 +573,13 @@ func WithResources(r runtime.Resources, swap bool) Opt {
 	}
 }
 
-// WithPrivileged gives every capability, every device (the cgroup allows
-// all and the host's /dev is bound in) and unmasks /proc and /sys; /sys and
-// /sys/fs/cgroup become writable.
-func WithPrivileged() Opt {
+// WithPrivileged gives every capability the bounding set holds (as
+// containerd does), every device (the cgroup allows all and the host's /dev
+// is bound in) and unmasks /proc and /sys; /sys and /sys/fs/cgroup become
+// writable.
+func WithPrivileged(bounding uint64) Opt {
 	return func(s *specs.Spec) error {
-		process(s).Capabilities = capSet(AllCapabilities)
+		process(s).Capabilities = capSet(boundedCapabilities(bounding))
 		l := linux(s)
 		l.MaskedPaths = nil
 		l.ReadonlyPaths = nil

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -141,7 +142,7 @@ func TestWithCapabilities(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := apply(t, WithCapabilities(tc.add, tc.drop)).Process.Capabilities
+			c := apply(t, WithCapabilities(tc.add, tc.drop, 0)).Process.Capabilities
 			if !slices.Equal(c.Bounding, tc.want) || !slices.Equal(c.Effective, tc.want) || !slices.Equal(c.Permitted, tc.want) {
 				t.Errorf("got %v, want %v", c.Bounding, tc.want)
 			}
@@ -267,8 +268,25 @@ func TestWithResources_ZeroIsUnset(t *testing.T) {
 	}
 }
 
+// A bounding set without CAP_SYS_RESOURCE (bit 24), as on this project's
+// machines: privileged and ALL leave it out, an explicit add is an error.
+func TestCapabilities_Bounding(t *testing.T) {
+	const bnd = 0x1fffeffffff
+	caps := apply(t, WithPrivileged(bnd)).Process.Capabilities.Effective
+	if slices.Contains(caps, "CAP_SYS_RESOURCE") || len(caps) != len(AllCapabilities)-1 {
+		t.Errorf("privileged: %v", caps)
+	}
+	caps = apply(t, WithCapabilities([]string{"ALL"}, nil, bnd)).Process.Capabilities.Effective
+	if slices.Contains(caps, "CAP_SYS_RESOURCE") || len(caps) != len(AllCapabilities)-1 {
+		t.Errorf("add ALL: %v", caps)
+	}
+	if err := WithCapabilities([]string{"SYS_RESOURCE"}, nil, bnd)(&specs.Spec{}); err == nil || !strings.Contains(err.Error(), "CAP_SYS_RESOURCE") {
+		t.Errorf("add SYS_RESOURCE: %v", err)
+	}
+}
+
 func TestWithPrivileged(t *testing.T) {
-	s := apply(t, WithDefaultMounts(CgroupHybrid), WithMaskedPaths(), WithDefaultDevices(), WithPrivileged())
+	s := apply(t, WithDefaultMounts(CgroupHybrid), WithMaskedPaths(), WithDefaultDevices(), WithPrivileged(0))
 	if len(s.Linux.MaskedPaths) != 0 || len(s.Linux.ReadonlyPaths) != 0 {
 		t.Error("masked or readonly paths left")
 	}

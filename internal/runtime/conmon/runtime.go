@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -141,7 +142,23 @@ func readHost() (bundle.Host, error) {
 		h.CgroupMode = bundle.CgroupV1
 	}
 	h.MemorySwap = exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return h, fmt.Errorf("read capability bounding set: %w", err)
+	}
+	h.CapBounding = capBounding(string(status))
 	return h, nil
+}
+
+// capBounding parses CapBnd out of /proc/self/status; 0 if absent.
+func capBounding(status string) uint64 {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // checkHybridCrun refuses crun on a hybrid host whose cgroup2 hierarchy

@@ -28,3 +28,12 @@ func TestGlobalArgs(t *testing.T) {
 		t.Errorf("crun: %q", got)
 	}
 }
+
+func TestCapBounding(t *testing.T) {
+	if got := capBounding("Name:\tx\nCapEff:\t0000000000000001\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n"); got != 0x1fffeffffff {
+		t.Errorf("got %#x", got)
+	}
+	if got := capBounding("Name:\tx\n"); got != 0 {
+		t.Errorf("no CapBnd: %#x", got)
+	}
+}
