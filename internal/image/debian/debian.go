@@ -173,9 +173,11 @@ func build(base v1.Image, src Source, spec Spec) (v1.Image, error) {
 }
 
 func skipped(p string, prefixes []string) bool {
-	for _, s := range append(prefixes, alwaysSkip...) {
-		if p == s || strings.HasPrefix(p, s+"/") {
-			return true
+	for _, list := range [][]string{prefixes, alwaysSkip} {
+		for _, s := range list {
+			if p == s || strings.HasPrefix(p, s+"/") {
+				return true
+			}
 		}
 	}
 	return false
