@@ -145,10 +145,13 @@ type pinPlan struct {
 	infra    string   // with a shared PID namespace, the infra binary
 }
 
-// pinNamespaces runs on a thread of its own, which it leaves in the new
-// namespaces: the goroutine exits still locked, so Go ends the thread
-// rather than hand it, in the wrong namespaces, to other goroutines. It
-// returns the infra's PID when it started one, even on a later error.
+// pinNamespaces runs on a locked thread of its own, which it moves into the
+// new namespaces and back. Should the way back fail, the goroutine exits
+// still locked, so Go ends the thread rather than hand it, in the wrong
+// namespaces, to other goroutines. (Relying on that alone is not enough:
+// Go never ends the main thread, it parks it, and a parked main thread
+// would hold the pod's namespaces forever.) It returns the infra's PID when
+// it started one, even on a later error.
 func pinNamespaces(p pinPlan) (int, error) {
 	if p.flags == 0 && p.infra == "" {
 		return 0, nil // all the node's: nothing to make
@@ -160,8 +163,13 @@ func pinNamespaces(p pinPlan) (int, error) {
 	resc := make(chan result, 1)
 	go func() {
 		goruntime.LockOSThread()
+		restore, err := saveNamespaces(p.flags)
+		if err != nil {
+			resc <- result{0, err}
+			return
+		}
 		var pid int
-		err := func() error {
+		err = func() error {
 			if p.flags != 0 {
 				if err := unix.Unshare(p.flags); err != nil {
 					return fmt.Errorf("unshare: %w", err)
@@ -205,10 +213,52 @@ func pinNamespaces(p pinPlan) (int, error) {
 			}
 			return nil
 		}()
+		if restore() {
+			goruntime.UnlockOSThread()
+		}
 		resc <- result{pid, err}
 	}()
 	res := <-resc
 	return res.pid, res.err
+}
+
+// saveNamespaces opens the calling thread's namespaces that flags will
+// replace and returns a func that moves the thread back into them,
+// reporting whether it could.
+func saveNamespaces(flags int) (restore func() bool, err error) {
+	type saved struct {
+		f    *os.File
+		kind int
+	}
+	var all []saved
+	closeAll := func() {
+		for _, s := range all {
+			s.f.Close()
+		}
+	}
+	for _, ns := range []struct {
+		name string
+		flag int
+	}{{"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}} {
+		if flags&ns.flag == 0 {
+			continue
+		}
+		f, err := os.Open("/proc/thread-self/ns/" + ns.name)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("open %s namespace: %w", ns.name, err)
+		}
+		all = append(all, saved{f, ns.flag})
+	}
+	return func() bool {
+		defer closeAll()
+		for _, s := range all {
+			if err := unix.Setns(int(s.f.Fd()), s.kind); err != nil {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 func bindNS(src, target string) error {
