@@ -63,7 +63,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	root.PersistentFlags().StringVar(&g.runRoot, "run-root", envOr("PEAPOD_RUN_ROOT", "/run/peapod"), "directory for runtime state that does not outlive a reboot (env PEAPOD_RUN_ROOT)")
 	root.PersistentFlags().StringVar(&g.runtime, "runtime", envOr("PEAPOD_RUNTIME", "crun"), "OCI runtime: crun or runc, or a path to one (env PEAPOD_RUNTIME)")
 	root.PersistentFlags().StringVar(&g.cgroup, "cgroup-root", envOr("PEAPOD_CGROUP_ROOT", "peapod"), "cgroup, in every hierarchy, under which pods are placed (env PEAPOD_CGROUP_ROOT)")
-	root.AddCommand(newUpCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
+	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
 	root.SetArgs(args)
 	root.SetIn(s.In)
 	root.SetOut(s.Out)

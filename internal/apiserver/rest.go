@@ -1,0 +1,596 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"peapod/internal/store"
+)
+
+// maxBody is the API server's request body limit (3 MiB).
+const maxBody = 3 << 20
+
+func readBody(r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if len(data) > maxBody {
+		return nil, apierrors.NewRequestEntityTooLargeError("limit is 3145728")
+	}
+	return data, nil
+}
+
+// storeErr names the resource with its group in store errors, which only
+// know the key.
+func storeErr(res *resource, name string, err error) error {
+	switch {
+	case apierrors.IsNotFound(err):
+		if se, ok := err.(apierrors.APIStatus); ok && se.Status().Details != nil && se.Status().Details.Kind != res.Resource.Resource {
+			return err
+		}
+		return apierrors.NewNotFound(res.GroupVersionResource().GroupResource(), name)
+	case apierrors.IsAlreadyExists(err):
+		return apierrors.NewAlreadyExists(res.GroupVersionResource().GroupResource(), name)
+	}
+	return err
+}
+
+func fieldManager(r *http.Request) string {
+	if m := r.URL.Query().Get("fieldManager"); m != "" {
+		return m
+	}
+	// As the API server: the user agent up to its first "/".
+	ua, _, _ := strings.Cut(r.UserAgent(), "/")
+	if len(ua) > 128 {
+		ua = ua[:128]
+	}
+	return ua
+}
+
+func dryRun(r *http.Request) (bool, error) {
+	vs := r.URL.Query()["dryRun"]
+	for _, v := range vs {
+		if v != metav1.DryRunAll {
+			return false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
+		}
+	}
+	return len(vs) > 0, nil
+}
+
+func (s *Server) fields(res *resource, obj runtime.Object) fields.Set {
+	if res.Fields != nil {
+		return res.Fields(obj)
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return fields.Set{}
+	}
+	set := fields.Set{"metadata.name": m.GetName()}
+	if res.Namespaced {
+		set["metadata.namespace"] = m.GetNamespace()
+	}
+	return set
+}
+
+// selectors parses labelSelector and fieldSelector into a predicate.
+func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object) bool, error) {
+	q := r.URL.Query()
+	ls, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	fs, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	for _, req := range fs.Requirements() {
+		if !res.SupportsField(req.Field) {
+			return nil, badRequestf("field label not supported: %s", req.Field)
+		}
+	}
+	if ls.Empty() && fs.Empty() {
+		return nil, nil
+	}
+	return func(obj runtime.Object) bool {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return false
+		}
+		return ls.Matches(labels.Set(m.GetLabels())) && fs.Matches(s.fields(res, obj))
+	}, nil
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
+	obj, err := s.store.Get(r.Context(), q.key())
+	if err != nil {
+		s.writeError(w, storeErr(q.res, q.name, err))
+		return
+	}
+	s.respond(w, r, q.res, http.StatusOK, obj)
+}
+
+// respond writes one object, as a Table or PartialObjectMetadata when the
+// client asks for that.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *resource, code int, obj runtime.Object) {
+	switch {
+	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
+		t, err := s.table(r, res, []runtime.Object{obj}, true)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		s.writeJSON(w, code, t)
+	case wantsAs(r, "PartialObjectMetadata", "meta.k8s.io", "v1"):
+		s.writeJSON(w, code, partial(obj))
+	default:
+		s.writeJSON(w, code, obj)
+	}
+}
+
+func partial(obj runtime.Object) *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
+	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			p.ObjectMeta = *om.DeepCopy()
+		}
+	}
+	return p
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
+	pred, err := s.selectors(r, q.res)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	var limit int64
+	if l := r.URL.Query().Get("limit"); l != "" {
+		if limit, err = strconv.ParseInt(l, 10, 64); err != nil || limit < 0 {
+			s.writeError(w, badRequestf("invalid limit %q", l))
+			return
+		}
+	}
+	res, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	lm := metav1.ListMeta{ResourceVersion: strconv.FormatUint(res.ResourceVersion, 10), Continue: res.Continue}
+	if res.RemainingItemCount > 0 {
+		n := res.RemainingItemCount
+		lm.RemainingItemCount = &n
+	}
+	switch {
+	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
+		t, err := s.table(r, q.res, res.Items, true)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		t.ListMeta = lm
+		s.writeJSON(w, http.StatusOK, t)
+	case wantsAs(r, "PartialObjectMetadataList", "meta.k8s.io", "v1"):
+		pl := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadataList"}, ListMeta: lm}
+		for _, o := range res.Items {
+			pl.Items = append(pl.Items, *partial(o))
+		}
+		s.writeJSON(w, http.StatusOK, pl)
+	default:
+		list := q.res.NewList()
+		if err := meta.SetList(list, res.Items); err != nil {
+			s.writeError(w, err)
+			return
+		}
+		if la, err := meta.ListAccessor(list); err == nil {
+			la.SetResourceVersion(lm.ResourceVersion)
+			la.SetContinue(lm.Continue)
+			la.SetRemainingItemCount(lm.RemainingItemCount)
+		}
+		list.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
+		s.writeJSON(w, http.StatusOK, list)
+	}
+}
+
+// generateName appends five random characters, as the API server's
+// SimpleNameGenerator does.
+func generateName(base string) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	const maxGeneratedNameLength = 63 - 5
+	if len(base) > maxGeneratedNameLength {
+		base = base[:maxGeneratedNameLength]
+	}
+	b := make([]byte, 5)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return base + string(b)
+}
+
+type writeOptions struct {
+	manager string
+	dryRun  bool
+	// managed: the object's managedFields are already computed (apply).
+	managed bool
+	// internal writes (bootstrap, controllers) skip namespace checks.
+	internal bool
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	obj, strictErr, err := s.decodeBody(r, body, q.res)
+	if err == nil {
+		err = fieldValidation(w, r, q.res, strictErr)
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	out, err := s.createObject(r.Context(), q.res, q.namespace, obj, writeOptions{manager: fieldManager(r), dryRun: dry})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.respond(w, r, q.res, http.StatusCreated, out)
+}
+
+// createObject runs the create path: names, metadata, strategy, defaults,
+// validation, managedFields, then the store.
+func (s *Server) createObject(ctx context.Context, res *resource, namespace string, obj runtime.Object, o writeOptions) (runtime.Object, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if res.Namespaced {
+		switch {
+		case m.GetNamespace() == "":
+			m.SetNamespace(namespace)
+		case namespace != "" && m.GetNamespace() != namespace:
+			return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+	} else {
+		m.SetNamespace("")
+	}
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.SetName(generateName(m.GetGenerateName()))
+	}
+	if m.GetName() == "" {
+		return nil, apierrors.NewInvalid(res.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
+	}
+	if res.Namespaced && !o.internal {
+		if err := s.checkNamespace(ctx, m.GetNamespace(), res, m.GetName()); err != nil {
+			return nil, err
+		}
+	}
+	now := s.cfg.Now()
+	m.SetUID(types.UID(uuid.NewUUID()))
+	m.SetCreationTimestamp(metav1.NewTime(now.Truncate(1e9)))
+	m.SetResourceVersion("")
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	m.SetGeneration(0)
+	if res.PrepareForCreate != nil {
+		res.PrepareForCreate(obj, now)
+	}
+	if res.Default != nil {
+		res.Default(obj)
+	}
+	if res.Validate != nil {
+		if err := res.Validate(obj); err != nil {
+			return nil, err
+		}
+	}
+	if res.fm != nil && !o.managed && !o.internal {
+		live := res.New()
+		live.GetObjectKind().SetGroupVersionKind(res.gvk)
+		obj = res.fm.UpdateNoErrors(live, obj, o.manager)
+	}
+	if o.dryRun {
+		return obj, nil
+	}
+	out, err := s.store.Create(ctx, res.key(m.GetNamespace(), m.GetName()), obj)
+	if err != nil {
+		return nil, storeErr(res, m.GetName(), err)
+	}
+	return out, nil
+}
+
+// checkNamespace refuses objects in a missing or terminating namespace.
+func (s *Server) checkNamespace(ctx context.Context, ns string, res *resource, name string) error {
+	nsRes := s.byName["namespaces"]
+	if nsRes == nil {
+		return nil
+	}
+	obj, err := s.store.Get(ctx, nsRes.key("", ns))
+	if err != nil {
+		return storeErr(nsRes, ns, err)
+	}
+	if m, err := meta.Accessor(obj); err == nil && m.GetDeletionTimestamp() != nil {
+		return apierrors.NewForbidden(res.GroupVersionResource().GroupResource(), name,
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+	}
+	return nil
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, q *request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	obj, strictErr, err := s.decodeBody(r, body, q.res)
+	if err == nil {
+		err = fieldValidation(w, r, q.res, strictErr)
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	m, _ := meta.Accessor(obj)
+	if m.GetName() != q.name {
+		s.writeError(w, badRequestf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), q.name))
+		return
+	}
+	if q.res.Namespaced && m.GetNamespace() != "" && m.GetNamespace() != q.namespace {
+		s.writeError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+		return
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	out, err := s.updateObject(r.Context(), q, func(runtime.Object) (runtime.Object, error) { return obj.DeepCopyObject(), nil },
+		writeOptions{manager: fieldManager(r), dryRun: dry})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.respond(w, r, q.res, http.StatusOK, out)
+}
+
+// dryRunResult aborts a store update after everything but the write.
+type dryRunResult struct{ obj runtime.Object }
+
+func (dryRunResult) Error() string { return "dry run" }
+
+// updateObject runs the update path on the object at q: mutate computes
+// the new object from the current one, then preconditions, preserved
+// metadata, the subresource split, defaults, validation and managedFields.
+func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur runtime.Object) (runtime.Object, error), o writeOptions) (runtime.Object, error) {
+	res := q.res
+	gr := res.GroupVersionResource().GroupResource()
+	out, err := s.store.Update(ctx, q.key(), func(cur runtime.Object) (runtime.Object, error) {
+		obj, err := mutate(cur.DeepCopyObject())
+		if err != nil {
+			return nil, err
+		}
+		nm, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		cm, _ := meta.Accessor(cur)
+		if rv := nm.GetResourceVersion(); rv != "" && rv != cm.GetResourceVersion() {
+			return nil, apierrors.NewConflict(gr, q.name, errors.New(registryOptimisticLockMsg))
+		}
+		if uid := nm.GetUID(); uid != "" && uid != cm.GetUID() {
+			return nil, apierrors.NewConflict(gr, q.name, preconditionFailed("UID in precondition: %v, UID in object meta: %v", uid, cm.GetUID()))
+		}
+		nm.SetName(cm.GetName())
+		nm.SetNamespace(cm.GetNamespace())
+		nm.SetUID(cm.GetUID())
+		nm.SetCreationTimestamp(cm.GetCreationTimestamp())
+		nm.SetDeletionTimestamp(cm.GetDeletionTimestamp())
+		nm.SetDeletionGracePeriodSeconds(cm.GetDeletionGracePeriodSeconds())
+		nm.SetGeneration(cm.GetGeneration())
+		nm.SetResourceVersion(cm.GetResourceVersion())
+		obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+		if res.PrepareForUpdate != nil {
+			res.PrepareForUpdate(obj, cur, q.subresource)
+		} else {
+			splitSubresource(obj, cur, q.subresource, res.hasStatus)
+		}
+		if res.Default != nil {
+			res.Default(obj)
+		}
+		if res.ValidateUpdate != nil {
+			if err := res.ValidateUpdate(obj, cur); err != nil {
+				return nil, err
+			}
+		}
+		if fm := res.manager(q.subresource); fm != nil && !o.managed && !o.internal {
+			obj = fm.UpdateNoErrors(cur, obj, o.manager)
+		}
+		if o.dryRun {
+			return nil, dryRunResult{obj}
+		}
+		return obj, nil
+	})
+	var dr dryRunResult
+	if errors.As(err, &dr) {
+		return dr.obj, nil
+	}
+	if err != nil {
+		return nil, storeErr(res, q.name, err)
+	}
+	// An object being deleted goes once its last finalizer is removed
+	// (namespaces wait for their own controller instead).
+	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 &&
+		res.Resource.Resource != "namespaces" && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
+		if del, err := s.store.Delete(ctx, q.key(), nil); err == nil {
+			return del, nil
+		}
+	}
+	return out, nil
+}
+
+// preconditionError is the storage layer's precondition text, which
+// starts with a capital as upstream's does.
+type preconditionError string
+
+func (e preconditionError) Error() string { return string(e) }
+
+func preconditionFailed(format string, args ...any) error {
+	return preconditionError("Precondition failed: " + fmt.Sprintf(format, args...))
+}
+
+// registryOptimisticLockMsg is the API server's conflict text.
+const registryOptimisticLockMsg = "the object has been modified; please apply your changes to the latest version and try again"
+
+func (r *resource) manager(subresource string) interface {
+	UpdateNoErrors(live, obj runtime.Object, manager string) runtime.Object
+} {
+	switch {
+	case subresource == "status" && r.statusFM != nil:
+		return r.statusFM
+	case subresource == "" && r.fm != nil:
+		return r.fm
+	}
+	return nil
+}
+
+// splitSubresource is the fallback when a Resource has no
+// PrepareForUpdate: writes to the main resource keep the status, writes to
+// status keep everything else.
+func splitSubresource(obj, old runtime.Object, subresource string, hasStatus bool) {
+	nv, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	if nv.Type() != ov.Type() {
+		return
+	}
+	switch {
+	case subresource == "" && hasStatus:
+		if f := nv.FieldByName("Status"); f.IsValid() && f.CanSet() {
+			f.Set(ov.FieldByName("Status"))
+		}
+	case subresource == "status":
+		for i := 0; i < nv.NumField(); i++ {
+			switch nv.Type().Field(i).Name {
+			case "Status", "TypeMeta", "ObjectMeta":
+			default:
+				nv.Field(i).Set(ov.Field(i))
+			}
+		}
+	}
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, q *request) {
+	opts, dry, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	obj, deleted, err := s.deleteObject(r.Context(), q.res, q.namespace, q.name, opts, dry)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if !deleted || q.res.Resource.Resource == "pods" {
+		// Objects that stay (graceful, finalizers) come back whole; so do
+		// deleted pods, as upstream's pod storage returns them.
+		s.respond(w, r, q.res, http.StatusOK, obj)
+		return
+	}
+	m, _ := meta.Accessor(obj)
+	s.writeJSON(w, http.StatusOK, &metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusSuccess,
+		Details:  &metav1.StatusDetails{Name: q.name, Group: q.res.gvk.Group, Kind: q.res.Resource.Resource, UID: m.GetUID()},
+	})
+}
+
+func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		def := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+		obj, _, err := s.codecs.UniversalDeserializer().Decode(body, &def, opts)
+		if err != nil {
+			return nil, false, badRequestf("invalid DeleteOptions: %v", err)
+		}
+		o, ok := obj.(*metav1.DeleteOptions)
+		if !ok {
+			return nil, false, badRequestf("expected DeleteOptions, got %T", obj)
+		}
+		opts = o
+	}
+	qv := r.URL.Query()
+	if g := qv.Get("gracePeriodSeconds"); g != "" {
+		v, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			return nil, false, badRequestf("invalid gracePeriodSeconds %q", g)
+		}
+		opts.GracePeriodSeconds = &v
+	}
+	if p := qv.Get("propagationPolicy"); p != "" {
+		pp := metav1.DeletionPropagation(p)
+		opts.PropagationPolicy = &pp
+	}
+	if len(qv["dryRun"]) > 0 {
+		opts.DryRun = qv["dryRun"]
+	}
+	for _, v := range opts.DryRun {
+		if v != metav1.DryRunAll {
+			return nil, false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
+		}
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+		z := int64(0)
+		opts.GracePeriodSeconds = &z
+	}
+	return opts, len(opts.DryRun) > 0, nil
+}
+
+func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *request) {
+	pred, err := s.selectors(r, q.res)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	opts, dry, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	list, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Predicate: pred})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	for _, obj := range list.Items {
+		m, _ := meta.Accessor(obj)
+		if _, _, err := s.deleteObject(r.Context(), q.res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {
+			s.writeError(w, err)
+			return
+		}
+	}
+	s.writeJSON(w, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+}

@@ -1,0 +1,180 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// request is a parsed resource URL.
+type request struct {
+	res         *resource
+	namespace   string
+	name        string
+	subresource string
+}
+
+func (q *request) key() string { return q.res.key(q.namespace, q.name) }
+
+func (r *resource) key(namespace, name string) string {
+	if r.Namespaced {
+		return "/" + r.Resource.Resource + "/" + namespace + "/" + name
+	}
+	return "/" + r.Resource.Resource + "/" + name
+}
+
+// prefix is the List/Watch prefix for a namespace ("" for all).
+func (r *resource) prefix(namespace string) string {
+	if r.Namespaced && namespace != "" {
+		return "/" + r.Resource.Resource + "/" + namespace + "/"
+	}
+	return "/" + r.Resource.Resource + "/"
+}
+
+func (s *Server) routes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimSuffix(r.URL.Path, "/")
+		switch {
+		case p == "/version":
+			s.writeJSON(w, http.StatusOK, Version)
+		case p == "/healthz" || p == "/livez" || p == "/readyz" || strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/livez/") || strings.HasPrefix(p, "/readyz/"):
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok"))
+		case p == "/api":
+			s.serveAPI(w, r)
+		case p == "/apis":
+			s.serveAPIs(w, r)
+		case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
+			s.serveOpenAPI(w, r)
+		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
+			s.serveResource(w, r, p)
+		default:
+			s.writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		}
+	})
+}
+
+func notFoundPath() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: "the server could not find the requested resource",
+	}}
+}
+
+// parse splits /api/v1/... and /apis/G/V/... into group-version and the
+// resource path, and reports true for a group-version's own path.
+func (s *Server) parse(p string) (metav1.GroupVersion, []string, bool, error) {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	var gv metav1.GroupVersion
+	switch {
+	case segs[0] == "api" && len(segs) >= 2:
+		gv, segs = metav1.GroupVersion{Version: segs[1]}, segs[2:]
+	case segs[0] == "apis" && len(segs) >= 3:
+		gv, segs = metav1.GroupVersion{Group: segs[1], Version: segs[2]}, segs[3:]
+	default:
+		return gv, nil, false, notFoundPath()
+	}
+	if len(s.resourcesOf(gv)) == 0 {
+		return gv, nil, false, notFoundPath()
+	}
+	return gv, segs, len(segs) == 0, nil
+}
+
+func (s *Server) lookup(gv metav1.GroupVersion, name string) *resource {
+	return s.byGVR[schema.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: name}]
+}
+
+// resolve turns resource path segments into a request:
+// [namespaces NS] RESOURCE [NAME [SUBRESOURCE]], where namespaces/NS/status
+// and namespaces/NS/finalize are the namespace's own subresources.
+func (s *Server) resolve(gv metav1.GroupVersion, segs []string) (*request, error) {
+	q := &request{}
+	if len(segs) >= 3 && segs[0] == "namespaces" {
+		if ns := s.lookup(gv, "namespaces"); !(len(segs) == 3 && ns != nil && contains(ns.Subresources, segs[2])) {
+			q.namespace, segs = segs[1], segs[2:]
+		}
+	}
+	if len(segs) == 0 || len(segs) > 3 {
+		return nil, notFoundPath()
+	}
+	q.res = s.lookup(gv, segs[0])
+	if q.res == nil {
+		return nil, notFoundPath()
+	}
+	if q.namespace != "" && !q.res.Namespaced {
+		return nil, notFoundPath()
+	}
+	if len(segs) >= 2 {
+		q.name = segs[1]
+	}
+	if len(segs) == 3 {
+		q.subresource = segs[2]
+		if !contains(q.res.Subresources, q.subresource) {
+			return nil, notFoundPath()
+		}
+	}
+	if q.name != "" && q.res.Namespaced && q.namespace == "" {
+		return nil, notFoundPath()
+	}
+	return q, nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string) {
+	gv, segs, root, err := s.parse(p)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if root {
+		s.serveResourceList(w, gv)
+		return
+	}
+	q, err := s.resolve(gv, segs)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	// Connect subresources (log, exec, ...) belong to the node side.
+	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" {
+		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), r.Method+" "+q.subresource))
+		return
+	}
+	collection := q.name == ""
+	switch {
+	case r.Method == http.MethodGet && collection && isTrue(r.URL.Query().Get("watch")):
+		s.watch(w, r, q)
+	case r.Method == http.MethodGet && collection:
+		s.list(w, r, q)
+	case r.Method == http.MethodGet:
+		s.get(w, r, q)
+	case r.Method == http.MethodPost && collection:
+		s.create(w, r, q)
+	case r.Method == http.MethodPut && !collection:
+		s.update(w, r, q)
+	case r.Method == http.MethodPatch && !collection:
+		s.patch(w, r, q)
+	case r.Method == http.MethodDelete && collection:
+		s.deleteCollection(w, r, q)
+	case r.Method == http.MethodDelete && q.subresource == "":
+		s.delete(w, r, q)
+	default:
+		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), strings.ToLower(r.Method)))
+	}
+}
+
+func badRequestf(format string, args ...any) error {
+	return apierrors.NewBadRequest(fmt.Sprintf(format, args...))
+}

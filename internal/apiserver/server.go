@@ -1,0 +1,237 @@
+// Package apiserver is the HTTP side of peapod's Kubernetes API: discovery,
+// OpenAPI stubs, the REST verbs with watch, Table output and patches, TLS
+// with client certificates, and the kubeconfig that goes with them. Kind
+// rules come from internal/registry, persistence from internal/store.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/rest"
+
+	"peapod/internal/registry"
+	"peapod/internal/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	Store     store.Store
+	Resources []*registry.Resource
+	// PKIDir keeps the CA, serving and admin certificates across restarts.
+	PKIDir string
+	// Listen is host:port (port 0: a free one).
+	Listen string
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// BookmarkInterval is how often watches that allow bookmarks get one
+	// (0: a minute, as the API server).
+	BookmarkInterval time.Duration
+	// ServiceIP is the ClusterIP of the default/kubernetes Service.
+	ServiceIP string
+}
+
+// Server serves the Kubernetes API for Config.Resources.
+type Server struct {
+	cfg       Config
+	store     store.Store
+	scheme    *runtime.Scheme
+	codecs    serializer.CodecFactory
+	resources []*resource
+	byGVR     map[schema.GroupVersionResource]*resource
+	byName    map[string]*resource // by plural, for the namespace controller
+	pki       *pki
+	handler   http.Handler
+	openapi   map[string][]byte // group-version path ("api/v1") -> document
+
+	ln       net.Listener
+	http     *http.Server
+	url      string
+	wg       sync.WaitGroup
+	stop     context.CancelFunc
+	nsWakeup chan struct{}
+}
+
+type resource struct {
+	*registry.Resource
+	gvk       schema.GroupVersionKind
+	hasStatus bool
+	// fm and statusFM keep managedFields and do server-side apply; nil
+	// when the type has no schema in client-go.
+	fm, statusFM *managedfields.FieldManager
+}
+
+// New builds a Server; Start listens.
+func New(cfg Config) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BookmarkInterval == 0 {
+		cfg.BookmarkInterval = time.Minute
+	}
+	if cfg.ServiceIP == "" {
+		cfg.ServiceIP = "10.96.0.1"
+	}
+	sch, err := newScheme()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    cfg.Store,
+		scheme:   sch,
+		codecs:   newCodecs(sch),
+		byGVR:    map[schema.GroupVersionResource]*resource{},
+		byName:   map[string]*resource{},
+		nsWakeup: make(chan struct{}, 1),
+	}
+	// Parsing client-go's embedded schema takes ~0.3 s; do it once here.
+	tc := applyconfigurations.NewTypeConverter(sch)
+	for _, r := range cfg.Resources {
+		res := &resource{Resource: r, gvk: r.GroupVersion.WithKind(r.Kind)}
+		for _, sub := range r.Subresources {
+			if sub == "status" {
+				res.hasStatus = true
+			}
+		}
+		def := defaulter{r}
+		if fm, err := managedfields.NewDefaultFieldManager(tc, sch, def, sch, res.gvk, res.gvk.GroupVersion(), "", nil); err == nil {
+			res.fm = fm
+			res.statusFM, _ = managedfields.NewDefaultFieldManager(tc, sch, def, sch, res.gvk, res.gvk.GroupVersion(), "status", nil)
+		}
+		s.resources = append(s.resources, res)
+		s.byGVR[r.GroupVersionResource()] = res
+		s.byName[r.Resource] = res
+	}
+	s.openapi = s.openAPIDocs()
+	s.handler = s.routes()
+	return s, nil
+}
+
+// defaulter lets the field manager default applied objects as a create
+// or update would.
+type defaulter struct{ r *registry.Resource }
+
+func (d defaulter) Default(obj runtime.Object) {
+	if d.r.Default != nil {
+		d.r.Default(obj)
+	}
+}
+
+// Handler is the API without TLS or authentication (for tests that wrap
+// it themselves).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start bootstraps the built-in objects, starts the namespace controller
+// and listens with TLS on cfg.Listen.
+func (s *Server) Start(ctx context.Context) error {
+	host, _, err := net.SplitHostPort(s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
+	}
+	if s.pki, err = loadPKI(s.cfg.PKIDir, host); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	s.url = "https://" + net.JoinHostPort(host, fmt.Sprint(port))
+	ctx, s.stop = context.WithCancel(ctx)
+	if err := s.bootstrap(ctx, port); err != nil {
+		ln.Close()
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.namespaceController(ctx)
+	}()
+	s.http = &http.Server{
+		Handler:           s.authenticate(s.handler),
+		ReadHeaderTimeout: 30 * time.Second,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{s.pki.serving},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    s.pki.pool,
+			MinVersion:   tls.VersionTLS12,
+		},
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Println("peapod: API server:", err)
+		}
+	}()
+	return nil
+}
+
+// URL is where the server listens (https://host:port).
+func (s *Server) URL() string { return s.url }
+
+// LoopbackConfig is a client config for in-process clients (the node
+// agent), authenticated as the admin.
+func (s *Server) LoopbackConfig() *rest.Config {
+	return &rest.Config{
+		Host: s.url,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   s.pki.caPEM,
+			CertData: s.pki.adminCertPEM,
+			KeyData:  s.pki.adminKeyPEM,
+		},
+		QPS:   50,
+		Burst: 100,
+	}
+}
+
+// Shutdown stops serving; open watches end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+	}
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	s.wg.Wait()
+	return err
+}
+
+// authenticate lets through requests with a client certificate signed by
+// our CA; the health and version endpoints are public as upstream's
+// system:public-info-viewer makes them.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/version", "/healthz", "/livez", "/readyz":
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			s.writeError(w, unauthorized())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isTrue(v string) bool { return v == "1" || strings.EqualFold(v, "true") }

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+
+	"peapod/internal/apiserver"
+	"peapod/internal/registry"
+	"peapod/internal/store"
+)
+
+type serveFlags struct {
+	listen     string
+	kubeconfig string
+}
+
+func newServeCommand(g *globals, s Streams) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Kubernetes API (kubectl) and run its pods on this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), g, f, s)
+		},
+	}
+	home, _ := os.UserHomeDir()
+	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
+	return cmd
+}
+
+func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(filepath.Join(g.root, "store"), 0o700); err != nil {
+		return err
+	}
+	st, err := store.OpenBolt(filepath.Join(g.root, "store", "peapod.db"), store.BoltOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := apiserver.New(apiserver.Config{
+		Store:     st,
+		Resources: registry.Resources(),
+		PKIDir:    filepath.Join(g.root, "pki"),
+		Listen:    f.listen,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.WriteKubeconfig(f.kubeconfig); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "peapod: API server listening on %s\n", srv.URL())
+	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", f.kubeconfig)
+	loopback := srv.LoopbackConfig()
+	if err := waitReady(ctx, loopback); err != nil {
+		return err
+	}
+
+	// node agent: start it here with `loopback` (a *rest.Config for the
+	// API server above) and ctx; serve stops it by cancelling ctx.
+
+	fmt.Fprintln(s.Out, "peapod: ready")
+	<-ctx.Done()
+	fmt.Fprintln(s.Err, "peapod: shutting down")
+	return nil
+}
+
+// waitReady polls /readyz through the loopback client until it answers.
+func waitReady(ctx context.Context, cfg *rest.Config) error {
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("API server not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
