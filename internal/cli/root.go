@@ -58,6 +58,17 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		Short:         "Run Kubernetes Pods on one Linux machine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Paths end up in mounts and OCI bundles, which need them absolute.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			for _, p := range []*string{&g.root, &g.runRoot} {
+				abs, err := filepath.Abs(*p)
+				if err != nil {
+					return err
+				}
+				*p = abs
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", envOr("PEAPOD_ROOT", "/var/lib/peapod"), "directory for images, pod state and logs (env PEAPOD_ROOT)")
 	root.PersistentFlags().StringVar(&g.runRoot, "run-root", envOr("PEAPOD_RUN_ROOT", "/run/peapod"), "directory for runtime state that does not outlive a reboot (env PEAPOD_RUN_ROOT)")

@@ -91,6 +91,12 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 			return err
 		}
 	}
+	// The upper dir is the container's "/" (overlayfs takes the root's
+	// attributes from it): it must be searchable by any user, as an image's
+	// root is, or non-root processes (nginx workers) cannot reach anything.
+	if err := os.Chmod(filepath.Join(dir, upperDir), 0o755); err != nil {
+		return err
+	}
 	// The metadata goes first so that a failed create can be removed.
 	if err := writeJSON(filepath.Join(dir, metaFile), m); err != nil {
 		return err
