@@ -488,3 +488,73 @@ spec:
 		t.Errorf("final row = %v (want Completed, 0)", row)
 	}
 }
+
+// Two native sidecars: a sidecar that exits is restarted (whatever the
+// pod's restartPolicy) while the main container runs; when the main
+// container is done the sidecars are stopped after it, the later one first.
+func TestUp_SidecarRestartAndReverseStop(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: sidecars}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 5
+  initContainers:
+  - name: first
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "trap 'echo first-stop >> /ev/log; sleep 0.3; cat /ev/log; exit 0' TERM; sleep 3600 & wait"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  - name: second
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "if [ ! -f /ev/restarted ]; then touch /ev/restarted; echo second-exits >> /ev/log; exit 0; fi; echo second-again >> /ev/log; trap 'echo second-stop >> /ev/log; exit 0' TERM; sleep 3600 & wait"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "until grep -q second-again /ev/log; do sleep 0.1; done; echo main-done >> /ev/log"]
+    volumeMounts: [{name: ev, mountPath: /ev}]
+  volumes:
+  - {name: ev, emptyDir: {}}
+`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	want := []string{"second-exits", "second-again", "main-done", "second-stop", "first-stop"}
+	if got := events(out, "first"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("events = %v, want %v\nstderr:\n%s", got, want, errOut)
+	}
+	if row := tableRow(t, out, "sidecars"); row[2] != "Completed" || !strings.HasPrefix(row[3], "1") {
+		t.Errorf("final row = %v (want Completed with the sidecar's restart counted)", row)
+	}
+}
+
+// A main container that keeps failing under restartPolicy Always keeps the
+// pod Running, goes into CrashLoopBackOff, and its restarts are counted.
+func TestUp_CrashLoopBackOff(t *testing.T) {
+	n := newNode(t)
+	out, errOut, _ := n.up(`
+apiVersion: v1
+kind: Pod
+metadata: {name: crashy}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: crash, image: busybox, command: ["sh", "-c", "echo boom; exit 1"]}
+  - {name: steady, image: busybox, command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]}
+`, "--timeout", "4s")
+	if !strings.Contains(errOut, "crash: Waiting: CrashLoopBackOff: back-off 10s restarting failed container=crash pod=crashy_default(") {
+		t.Errorf("no CrashLoopBackOff:\n%s", errOut)
+	}
+	// The first restart is immediate, the next waits 10 s: two runs in 4 s.
+	if got := strings.Count(out, "crash | boom"); got != 2 {
+		t.Errorf("crash ran %d times, want 2:\n%s", got, out)
+	}
+	// RESTARTS reads "1 (Ns ago)": three fields once split on spaces.
+	if row := tableRow(t, out, "crashy"); row[2] != "CrashLoopBackOff" || row[3] != "1" || !strings.HasPrefix(row[4], "(") {
+		t.Errorf("final row = %v", row)
+	}
+}
