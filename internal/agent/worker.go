@@ -76,6 +76,12 @@ type Config struct {
 	Reporter Reporter
 	// Now is the clock; tests may replace it. Defaults to time.Now.
 	Now func() time.Time
+	// Shutdown, when closed, makes the worker return at once and leave its
+	// containers running, for a restarted agent to adopt (serve's stop).
+	Shutdown <-chan struct{}
+	// StopGrace, if set and not nil when the pod is killed, replaces its
+	// terminationGracePeriodSeconds (the API's deletionGracePeriodSeconds).
+	StopGrace func() *int64
 }
 
 // MinGracePeriod is the kubelet's minimum grace per container on a kill.
@@ -128,8 +134,14 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 			cfg.Reporter.Event(evPod, eventType, reason, message)
 		}
 	})
-	w.pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	// An adopted pod keeps its start time.
+	w.pod.Status = corev1.PodStatus{Phase: corev1.PodPending, StartTime: pod.Status.StartTime}
+	ctx, detached := w.detachOn(ctx)
 	err := w.run(ctx, stop)
+	if detached() {
+		w.leave()
+		return w.pod, nil
+	}
 	if cerr := w.cleanup(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -146,6 +158,9 @@ func (w *worker) logDir() string {
 // plan kills the pod.
 func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 	if err := w.setUp(ctx); err != nil {
+		return err
+	}
+	if err := w.adopt(ctx); err != nil {
 		return err
 	}
 	timer := time.NewTimer(time.Hour)
@@ -623,6 +638,11 @@ func (w *worker) killPod(ctx context.Context) error {
 }
 
 func (w *worker) gracePeriod() time.Duration {
+	if w.cfg.StopGrace != nil && w.obs.Terminating {
+		if g := w.cfg.StopGrace(); g != nil {
+			return time.Duration(*g) * time.Second
+		}
+	}
 	return time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
 }
 

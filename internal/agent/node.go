@@ -1,0 +1,467 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+)
+
+// NodeConfig configures the node agent.
+type NodeConfig struct {
+	// Client reaches the API server: serve's loopback config, or a real
+	// cluster's.
+	Client kubernetes.Interface
+	// Name is the Node's name; the hostname by default.
+	Name string
+	// Worker holds the mechanisms every pod worker uses (Runtime, Images,
+	// PodsDir, LogsDir, Pull). The node sets Objects, Reporter, Shutdown
+	// and StopGrace per pod.
+	Worker Config
+	// RuntimeVersion is the node's containerRuntimeVersion, e.g.
+	// "peapod://v0.3.0".
+	RuntimeVersion string
+	// Heartbeat is the period of node status updates; 10 s by default.
+	Heartbeat time.Duration
+	// RetryAfter is how long a pod whose worker failed waits before it is
+	// run again; 10 s by default, as the kubelet's pod workers.
+	RetryAfter time.Duration
+	Log        *slog.Logger
+}
+
+// KubeletVersion is what the Node reports as its kubelet version.
+const KubeletVersion = "v1.32.0-peapod"
+
+// MaxPods is the node's pod capacity, the kubelet's default.
+const MaxPods = 110
+
+// node is the node agent: it registers a Node, binds unscheduled pods to
+// it, and runs one worker per pod bound to it, reporting through the API.
+type node struct {
+	cfg       NodeConfig
+	client    kubernetes.Interface
+	pods      corelisters.PodLister
+	objects   Objects
+	kubelet   record.EventRecorder
+	scheduler record.EventRecorder
+	log       *slog.Logger
+
+	// shutdown is closed when the agent stops: workers leave their pods
+	// running.
+	shutdown chan struct{}
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	closing  bool
+	workers  map[types.UID]*podWorker
+	finished map[types.UID]bool // ran to the end here; never run again
+	deleting map[types.UID]bool // final delete under way
+	binding  map[types.UID]bool
+	noBind   atomic.Bool // the API server has no pods/binding
+}
+
+// podWorker is the node's handle on one running worker.
+type podWorker struct {
+	stop     chan struct{}
+	stopOnce sync.Once
+	grace    atomic.Pointer[int64]
+}
+
+// stopWith asks the worker to terminate the pod with grace (nil: the
+// pod's own terminationGracePeriodSeconds).
+func (p *podWorker) stopWith(grace *int64) {
+	if grace != nil {
+		g := *grace
+		// A deletion can only shorten the grace period.
+		if cur := p.grace.Load(); cur == nil || g < *cur {
+			p.grace.Store(&g)
+		}
+	}
+	p.stopOnce.Do(func() { close(p.stop) })
+}
+
+func (p *podWorker) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// RunNode runs the node agent until ctx ends. Pods keep running when it
+// returns: a node agent started again adopts them.
+func RunNode(ctx context.Context, cfg NodeConfig) error {
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		cfg.Name = strings.ToLower(h)
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	n := &node{
+		cfg: cfg, client: cfg.Client, log: cfg.Log.With("node", cfg.Name),
+		shutdown: make(chan struct{}),
+		workers:  map[types.UID]*podWorker{}, finished: map[types.UID]bool{},
+		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{},
+	}
+
+	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion)
+	if err := n.register(ctx, facts); err != nil {
+		return err
+	}
+
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: n.client.CoreV1().Events("")})
+	defer events.Shutdown()
+	n.kubelet = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.Name})
+	n.scheduler = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "default-scheduler"})
+
+	onNode := informers.NewSharedInformerFactoryWithOptions(n.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Name).String()
+	}))
+	unbound := informers.NewSharedInformerFactoryWithOptions(n.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
+	}))
+	all := informers.NewSharedInformerFactory(n.client, 0)
+	podInformer := onNode.Core().V1().Pods()
+	n.pods = podInformer.Lister()
+	n.objects = listerObjects{configMaps: all.Core().V1().ConfigMaps().Lister(), secrets: all.Core().V1().Secrets().Lister()}
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { n.syncPod(asPod(obj)) },
+		UpdateFunc: func(_, obj any) { n.syncPod(asPod(obj)) },
+		DeleteFunc: func(obj any) { n.podGone(asPod(obj)) },
+	}); err != nil {
+		return err
+	}
+	if _, err := unbound.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { n.bind(ctx, asPod(obj)) },
+		UpdateFunc: func(_, obj any) { n.bind(ctx, asPod(obj)) },
+	}); err != nil {
+		return err
+	}
+	onNode.Start(ctx.Done())
+	unbound.Start(ctx.Done())
+	all.Start(ctx.Done())
+	defer func() {
+		onNode.Shutdown()
+		unbound.Shutdown()
+		all.Shutdown()
+	}()
+	for _, f := range []informers.SharedInformerFactory{onNode, all} {
+		for t, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				n.stop()
+				if ctx.Err() != nil {
+					return nil // stopped while starting
+				}
+				return fmt.Errorf("node agent: %v informer did not sync", t)
+			}
+		}
+	}
+	n.collect(ctx)
+
+	tick := time.NewTicker(cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.stop()
+			return nil
+		case <-tick.C:
+			if err := n.heartbeat(ctx, facts); err != nil && ctx.Err() == nil {
+				n.log.Warn("node status update failed", "err", err)
+			}
+		}
+	}
+}
+
+// stop ends every worker without touching their pods.
+func (n *node) stop() {
+	n.mu.Lock()
+	n.closing = true
+	close(n.shutdown)
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+func asPod(obj any) *corev1.Pod {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	pod, _ := obj.(*corev1.Pod)
+	return pod
+}
+
+func terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// syncPod reacts to the API's view of a pod bound to this node: start its
+// worker, ask it to stop when the pod is being deleted, or finish the
+// deletion of a pod that no longer runs.
+func (n *node) syncPod(pod *corev1.Pod) {
+	if pod == nil || pod.Spec.NodeName != n.cfg.Name {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return
+	}
+	if w := n.workers[pod.UID]; w != nil {
+		if pod.DeletionTimestamp != nil {
+			w.stopWith(pod.DeletionGracePeriodSeconds)
+		}
+		return
+	}
+	if n.finished[pod.UID] || terminal(pod) {
+		if pod.DeletionTimestamp != nil && !n.deleting[pod.UID] {
+			n.deleting[pod.UID] = true
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				n.finalDelete(pod)
+			}()
+		}
+		return
+	}
+	n.startLocked(pod)
+}
+
+// startLocked starts pod's worker; n.mu is held.
+func (n *node) startLocked(pod *corev1.Pod) {
+	pw := &podWorker{stop: make(chan struct{})}
+	if pod.DeletionTimestamp != nil {
+		pw.stopWith(pod.DeletionGracePeriodSeconds)
+	}
+	rep := newAPIReporter(n.client, n.pods, n.kubelet, pod)
+	cfg := n.cfg.Worker
+	cfg.Objects = n.objects
+	cfg.Reporter = rep
+	cfg.Shutdown = n.shutdown
+	cfg.StopGrace = pw.grace.Load
+	n.workers[pod.UID] = pw
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.runWorker(pod.DeepCopy(), pw, rep, cfg)
+	}()
+}
+
+// runWorker runs one pod to its end, then writes its final status and, if
+// it was deleted, removes it from the API as the kubelet's status manager
+// does: once nothing of it runs, a delete with grace 0 and its UID.
+func (n *node) runWorker(pod *corev1.Pod, pw *podWorker, rep *apiReporter, cfg Config) {
+	rctx, rcancel := context.WithCancel(context.Background())
+	go rep.run(rctx)
+	_, err := Run(context.Background(), cfg, pod, pw.stop)
+	rcancel()
+	<-rep.done
+
+	select {
+	case <-n.shutdown:
+		n.mu.Lock()
+		delete(n.workers, pod.UID)
+		n.mu.Unlock()
+		return
+	default:
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ferr := rep.flush(fctx); ferr != nil {
+		n.log.Warn("final pod status not written", "pod", klogName(pod), "err", ferr)
+	}
+
+	n.mu.Lock()
+	delete(n.workers, pod.UID)
+	if err != nil {
+		n.log.Warn("pod worker failed, retrying", "pod", klogName(pod), "after", n.cfg.RetryAfter, "err", err)
+		n.kubelet.Event(pod, corev1.EventTypeWarning, "FailedSync", err.Error())
+		n.mu.Unlock()
+		time.AfterFunc(n.cfg.RetryAfter, func() { n.resync(pod.Namespace, pod.Name, pod.UID) })
+		return
+	}
+	n.finished[pod.UID] = true
+	deleted := pw.stopped() && !n.deleting[pod.UID]
+	if deleted {
+		n.deleting[pod.UID] = true
+	}
+	n.mu.Unlock()
+	if deleted {
+		n.finalDelete(pod)
+	}
+}
+
+// resync runs syncPod again from the lister's copy of the pod.
+func (n *node) resync(ns, name string, uid types.UID) {
+	if p, err := n.pods.Pods(ns).Get(name); err == nil && p.UID == uid {
+		n.syncPod(p)
+	}
+}
+
+// finalDelete removes a pod whose containers are all gone.
+func (n *node) finalDelete(pod *corev1.Pod) {
+	zero := int64(0)
+	uid := pod.UID
+	opts := metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}}
+	var err error
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = n.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
+		cancel()
+		if err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return
+		}
+		select {
+		case <-n.shutdown:
+			return // the next agent finishes the deletion
+		case <-time.After(time.Second):
+		}
+	}
+	n.log.Warn("pod not deleted", "pod", klogName(pod), "err", err)
+}
+
+// podGone handles a pod removed from the API (or unbound from this node)
+// while its worker may still run: it is stopped, and nothing is left to
+// delete.
+func (n *node) podGone(pod *corev1.Pod) {
+	if pod == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.finished, pod.UID)
+	delete(n.deleting, pod.UID)
+	if w := n.workers[pod.UID]; w != nil {
+		n.deleting[pod.UID] = true // already gone
+		w.stopWith(pod.DeletionGracePeriodSeconds)
+	}
+}
+
+// bind assigns an unscheduled pod to this node through pods/binding, as
+// the scheduler would, and records its Scheduled event.
+func (n *node) bind(ctx context.Context, pod *corev1.Pod) {
+	if pod == nil || pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || terminal(pod) || n.noBind.Load() {
+		return
+	}
+	n.mu.Lock()
+	if n.binding[pod.UID] || n.closing {
+		n.mu.Unlock()
+		return
+	}
+	n.binding[pod.UID] = true
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.binding, pod.UID)
+		n.mu.Unlock()
+	}()
+	b := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: n.cfg.Name},
+	}
+	err := n.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		n.scheduler.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, n.cfg.Name)
+	case apierrors.IsMethodNotSupported(err) || (apierrors.IsNotFound(err) && n.unboundExists(ctx, pod)):
+		if !n.noBind.Swap(true) {
+			n.log.Warn("the API server does not serve pods/binding: pods without spec.nodeName stay Pending", "err", err)
+		}
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		// Gone, or bound by someone else meanwhile.
+	default:
+		n.log.Warn("binding failed", "pod", klogName(pod), "err", err)
+	}
+}
+
+// unboundExists tells a NotFound for the binding subresource from one for
+// the pod.
+func (n *node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
+	p, err := n.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	return err == nil && p.UID == pod.UID
+}
+
+// collect is the garbage collection at start: sandboxes (named by pod UID)
+// of pods the API no longer binds here, or that already ended, are torn
+// down. Pods that still run are adopted by their workers instead.
+func (n *node) collect(ctx context.Context) {
+	rt := n.cfg.Worker.Runtime
+	sandboxes, err := rt.ListSandboxes(ctx)
+	if err != nil {
+		n.log.Warn("listing sandboxes failed", "err", err)
+		return
+	}
+	pods, err := n.pods.List(labels.Everything())
+	if err != nil {
+		n.log.Warn("listing pods failed", "err", err)
+		return
+	}
+	live := map[string]bool{}
+	for _, p := range pods {
+		if p.Spec.NodeName == n.cfg.Name && !terminal(p) {
+			live[string(p.UID)] = true
+		}
+	}
+	n.mu.Lock()
+	for uid := range n.workers {
+		live[string(uid)] = true
+	}
+	n.mu.Unlock()
+	for _, sb := range sandboxes {
+		if live[sb.ID] {
+			continue
+		}
+		n.log.Info("removing the sandbox of a pod that no longer runs here", "sandbox", sb.ID, "pod", sb.Namespace+"/"+sb.Name)
+		if err := TearDown(ctx, rt, n.cfg.Worker.PodsDir, sb.ID); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Warn("sandbox not removed", "sandbox", sb.ID, "err", err)
+		}
+	}
+}
+
+func klogName(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+// listerObjects serves ConfigMaps and Secrets from the informers' caches.
+type listerObjects struct {
+	configMaps corelisters.ConfigMapLister
+	secrets    corelisters.SecretLister
+}
+
+// ConfigMap implements Objects.
+func (o listerObjects) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	return o.configMaps.ConfigMaps(namespace).Get(name)
+}
+
+// Secret implements Objects.
+func (o listerObjects) Secret(namespace, name string) (*corev1.Secret, error) {
+	return o.secrets.Secrets(namespace).Get(name)
+}
