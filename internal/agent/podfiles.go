@@ -80,7 +80,8 @@ func hostsFile(pod *corev1.Pod, hostname, domain string, podIPs []string, nodeHo
 // writePodFiles writes the kubelet-managed /etc/hosts, /etc/hostname and
 // /etc/resolv.conf of a pod. kernelName is the sandbox's hostname (the
 // node's with hostNetwork); podIPs are empty until pods have networking.
-// Until cluster DNS, resolv.conf is the host's (dnsPolicy Default).
+// Until cluster DNS exists, ClusterFirst falls back to the host's resolvers
+// (dnsPolicy Default), as the kubelet does without a cluster DNS.
 func writePodFiles(podDir string, pod *corev1.Pod, kernelName string, podIPs []string) (podFiles, error) {
 	f := podFiles{
 		Hosts:      filepath.Join(podDir, "etc-hosts"),
@@ -95,10 +96,11 @@ func writePodFiles(podDir string, pod *corev1.Pod, kernelName string, podIPs []s
 		}
 	}
 	hostname, domain := podHostname(pod)
-	resolv, err := os.ReadFile("/etc/resolv.conf")
+	hostResolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
-		resolv = nil // no host resolver: an empty file, as with dnsPolicy None
+		hostResolv = nil // no host resolver: as if it were empty
 	}
+	resolv := resolvConf(pod, hostResolv, nil, clusterDomain)
 	for _, w := range []struct {
 		path string
 		data []byte
