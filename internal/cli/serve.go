@@ -77,8 +77,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 
-	// node agent: start it here with `loopback` (a *rest.Config for the
-	// API server above) and ctx; serve stops it by cancelling ctx.
+	// node agent: it leaves its pods running when serve stops.
+	stopAgent, err := startNodeAgent(ctx, g, loopback, s)
+	if err != nil {
+		return err
+	}
+	defer stopAgent()
 
 	fmt.Fprintln(s.Out, "peapod: ready")
 	<-ctx.Done()

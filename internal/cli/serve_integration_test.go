@@ -1,0 +1,308 @@
+//go:build integration
+
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"peapod/internal/testenv"
+)
+
+// server is `peapod serve` run as a separate process, so that it can be
+// killed with SIGKILL and started again on the same root.
+type server struct {
+	t          *testing.T
+	n          *node
+	bin        string
+	kubeconfig string
+	cmd        *exec.Cmd
+	logs       lockedBuffer
+}
+
+// lockedBuffer is serve's stderr, written by exec while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// buildPeapod builds the binary once per test into a temp dir.
+func buildPeapod(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "peapod")
+	out, err := exec.Command("go", "build", "-o", bin, "peapod/cmd/peapod").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	testenv.RequireBinaries(t, "kubectl")
+	n := newNode(t)
+	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	// Registered after newNode's leak check, so it runs before it: no pod
+	// may outlive the test, and serve leaves pods running when it stops.
+	t.Cleanup(func() {
+		if s.cmd == nil {
+			s.start()
+		}
+		s.kubectl("delete", "pods", "--all", "--wait", "--timeout=60s")
+		s.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("serve's output:\n%s", s.logs.String())
+		}
+	})
+	s.start()
+	return s
+}
+
+// start runs serve and waits until it says it is ready.
+func (s *server) start() {
+	s.t.Helper()
+	args := append(append([]string{}, s.n.flags...), "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", s.kubeconfig)
+	cmd := exec.Command(s.bin, args...)
+	cmd.Stderr = &s.logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd = cmd
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ok := false
+		for sc.Scan() {
+			if sc.Text() == "peapod: ready" && !ok {
+				ok = true
+				ready <- true
+			}
+		}
+		if !ok {
+			ready <- false
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			s.t.Fatalf("serve exited before it was ready:\n%s", s.logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("serve not ready after 60 s:\n%s", s.logs.String())
+	}
+}
+
+// stop ends serve with sig and waits for it.
+func (s *server) stop(sig syscall.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+		s.t.Errorf("serve did not stop on %v", sig)
+	}
+	s.cmd = nil
+}
+
+// kubectl runs the real kubectl against serve and returns its output.
+func (s *server) kubectl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func (s *server) mustKubectl(args ...string) string {
+	s.t.Helper()
+	out, err := s.kubectl(args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// apply applies a manifest given inline.
+func (s *server) apply(manifest string) {
+	s.t.Helper()
+	f := filepath.Join(s.t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mustKubectl("apply", "-f", f)
+}
+
+// podYAML is a one-container pod; nodeName "" leaves it to binding.
+func podYAML(name, nodeName, restartPolicy, command string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  nodeName: "%s"
+  restartPolicy: %s
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: busybox:1.36
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", %q]
+`, name, nodeName, restartPolicy, command)
+}
+
+// hostname is the node agent's default node name.
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ToLower(h)
+}
+
+func TestServe_ApplyWaitDelete(t *testing.T) {
+	s := newServer(t)
+	s.apply(podYAML("web", hostname(t), "Always", "sleep 3600"))
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
+	if out := s.mustKubectl("get", "pod", "web", "-o", "jsonpath={.spec.nodeName} {.status.phase} {.status.containerStatuses[0].containerID}"); !strings.Contains(out, " Running peapod://") && !strings.Contains(out, " Running ") {
+		t.Errorf("pod: %s", out)
+	}
+	s.mustKubectl("delete", "pod", "web", "--timeout=60s")
+	if out, err := s.kubectl("get", "pod", "web"); err == nil || !strings.Contains(out, "NotFound") {
+		t.Errorf("pod still there after delete: %s", out)
+	}
+}
+
+func TestServe_BindsUnscheduledPods(t *testing.T) {
+	s := newServer(t)
+	s.apply(podYAML("web", "", "Always", "sleep 3600"))
+	deadline := time.Now().Add(60 * time.Second)
+	for s.mustKubectl("get", "pod", "web", "-o", "jsonpath={.spec.nodeName}") != hostname(t) {
+		if strings.Contains(s.logs.String(), "does not serve pods/binding") {
+			t.Skip("the API server does not serve pods/binding yet")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pod not bound to the node")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
+	if out := s.mustKubectl("get", "events", "--field-selector", "reason=Scheduled", "-o", "jsonpath={.items[*].source.component}"); !strings.Contains(out, "default-scheduler") {
+		t.Errorf("Scheduled event sources: %q", out)
+	}
+}
+
+// containerIDs returns each pod's containerID (of its only container).
+func (s *server) containerIDs() map[string]string {
+	s.t.Helper()
+	out := s.mustKubectl("get", "pods", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}{"\n"}{end}`)
+	ids := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, rest, ok := strings.Cut(line, "="); ok {
+			ids[name] = rest
+		}
+	}
+	return ids
+}
+
+func TestServe_KillNineKeepsPods(t *testing.T) {
+	s := newServer(t)
+	const pods = 10
+	var b strings.Builder
+	for i := range pods {
+		b.WriteString("---\n")
+		b.WriteString(podYAML(fmt.Sprintf("p%d", i), hostname(t), "Always", "sleep 3600"))
+	}
+	// One pod whose container ends while peapod is down: it must be
+	// restarted per its policy when peapod comes back.
+	b.WriteString("---\n")
+	b.WriteString(podYAML("ends", hostname(t), "Always", "while [ ! -e /tmp/end ]; do sleep 0.2; done; exit 3"))
+	s.apply(b.String())
+	s.mustKubectl("wait", "--for=condition=Ready", "pods", "--all", "--timeout=120s")
+	before := s.containerIDs()
+	if len(before) != pods+1 {
+		t.Fatalf("pods before: %v", before)
+	}
+
+	s.stop(syscall.SIGKILL)
+	// The container of "ends" exits while no peapod runs: tell it to,
+	// through the runtime's own exec (crun) since the API is down.
+	endID := before["ends"]
+	endID = endID[strings.Index(endID, "://")+3 : strings.Index(endID, " ")]
+	if out, err := exec.Command("crun", "--root", filepath.Join(s.n.runRootDir(), "crun"), "exec", endID, "touch", "/tmp/end").CombinedOutput(); err != nil {
+		t.Fatalf("crun exec: %v\n%s", err, out)
+	}
+
+	s.start()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		after := s.containerIDs()
+		same, restarted := 0, false
+		for name, v := range before {
+			if name == "ends" {
+				restarted = strings.HasSuffix(after[name], " 1") && after[name] != v
+				continue
+			}
+			if after[name] == v {
+				same++
+			}
+		}
+		if same == pods && restarted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart:\n before %v\n after  %v", before, after)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.mustKubectl("wait", "--for=condition=Ready", "pods", "--all", "--timeout=60s")
+	s.mustKubectl("delete", "pods", "--all", "--timeout=90s")
+}
+
+// runRootDir is the node's --run-root.
+func (n *node) runRootDir() string {
+	for i, f := range n.flags {
+		if f == "--run-root" && i+1 < len(n.flags) {
+			return n.flags[i+1]
+		}
+	}
+	return ""
+}
