@@ -521,10 +521,13 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 		if policy == corev1.PullNever {
 			return nil, nil, fmt.Errorf("container image %q is not present with pull policy of Never: %w", c.Image, errNeverPull)
 		}
+		w.event(corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+		began := w.cfg.Now()
 		img, err = w.cfg.Images.Pull(ctx, c.Image, image.PullOptions{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to pull image %q: %w", c.Image, err)
 		}
+		w.event(corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, w.cfg.Now().Sub(began).Round(time.Millisecond)))
 	}
 	layers, err := w.cfg.Images.Layers(ctx, img)
 	if err != nil {
