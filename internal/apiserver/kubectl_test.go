@@ -172,3 +172,19 @@ func eventuallyOut(t *testing.T, buf *bytes.Buffer, pattern string) {
 	}
 	t.Fatalf("no %q in:\n%s", pattern, buf.String())
 }
+
+func TestKubectl_DefaultsComeBack(t *testing.T) {
+	k := newKubectl(t)
+	wantMatch(t, "delete cm --all", k.ok("delete", "cm", "--all"), `configmap "kube-root-ca.crt" deleted`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := k.cmd(context.Background(), "get", "cm", "kube-root-ca.crt").CombinedOutput()
+		if strings.Contains(string(out), "kube-root-ca.crt   1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kube-root-ca.crt not recreated:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

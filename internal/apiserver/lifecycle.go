@@ -228,9 +228,9 @@ func (s *Server) namespaceController(ctx context.Context) {
 					s.finalizeNamespace(ctx, ns.Name)
 				}
 			case <-s.nsWakeup:
-				s.finalizeAll(ctx, nsRes)
+				s.reconcileAll(ctx, nsRes)
 			case <-tick.C:
-				s.finalizeAll(ctx, nsRes)
+				s.reconcileAll(ctx, nsRes)
 			}
 		}
 	}
@@ -244,14 +244,22 @@ func (s *Server) populateNamespace(ctx context.Context, ns string) {
 	})
 }
 
-func (s *Server) finalizeAll(ctx context.Context, nsRes *resource) {
+// reconcileAll revisits every namespace: deleted defaults come back (as
+// upstream's controllers recreate them) and terminating namespaces whose
+// pods have gone are finished.
+func (s *Server) reconcileAll(ctx context.Context, nsRes *resource) {
 	list, err := s.store.List(ctx, nsRes.prefix(""), storeListAll)
 	if err != nil {
 		return
 	}
 	for _, obj := range list.Items {
-		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
+		ns, ok := obj.(*corev1.Namespace)
+		switch {
+		case !ok:
+		case ns.DeletionTimestamp != nil:
 			s.finalizeNamespace(ctx, ns.Name)
+		default:
+			s.populateNamespace(ctx, ns.Name)
 		}
 	}
 }
