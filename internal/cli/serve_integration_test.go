@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,6 +261,14 @@ func TestServe_KillNineKeepsPods(t *testing.T) {
 	before := s.containerIDs()
 	if len(before) != pods+1 {
 		t.Fatalf("pods before: %v", before)
+	}
+
+	// A graceful stop of serve leaves the pods running as they are.
+	s.stop(syscall.SIGTERM)
+	s.start()
+	s.mustKubectl("wait", "--for=condition=Ready", "pods", "--all", "--timeout=60s")
+	if after := s.containerIDs(); !maps.Equal(after, before) {
+		t.Fatalf("after SIGTERM and a restart:\n before %v\n after  %v", before, after)
 	}
 
 	s.stop(syscall.SIGKILL)
