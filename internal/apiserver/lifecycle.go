@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"peapod/internal/store"
@@ -328,4 +331,48 @@ func (s *Server) countIn(ctx context.Context, ns string) int {
 		}
 	}
 	return n
+}
+
+// bind is pods/binding, a scheduler's write: it sets spec.nodeName of a
+// pod that has none.
+func (s *Server) bind(w http.ResponseWriter, r *http.Request, q *request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	def := corev1.SchemeGroupVersion.WithKind("Binding")
+	obj, _, err := s.codecs.UniversalDeserializer().Decode(body, &def, &corev1.Binding{})
+	b, ok := obj.(*corev1.Binding)
+	if err != nil || !ok {
+		s.writeError(w, badRequestf("invalid Binding: %v", err))
+		return
+	}
+	if b.Target.Name == "" {
+		s.writeError(w, apierrors.NewInvalid(def.GroupKind(), q.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "")}))
+		return
+	}
+	gr := schema.GroupResource{Resource: "pods/binding"}
+	_, err = s.internalUpdate(r.Context(), q.res, q.key(), func(o runtime.Object) error {
+		pod, ok := o.(*corev1.Pod)
+		if !ok {
+			return badRequestf("binding applies to pods")
+		}
+		if b.UID != "" && b.UID != pod.UID {
+			return apierrors.NewConflict(gr, q.name, preconditionFailed("UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		}
+		if pod.DeletionTimestamp != nil {
+			return apierrors.NewConflict(gr, q.name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", q.name))
+		}
+		if pod.Spec.NodeName != "" {
+			return apierrors.NewConflict(gr, q.name, fmt.Errorf("pod %s is already assigned to node %q", q.name, pod.Spec.NodeName))
+		}
+		pod.Spec.NodeName = b.Target.Name
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 }

@@ -148,6 +148,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 		return
 	}
 	// Connect subresources (log, exec, ...) belong to the node side.
+	if q.subresource == "binding" && r.Method == http.MethodPost {
+		s.bind(w, r, q)
+		return
+	}
 	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" {
 		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), r.Method+" "+q.subresource))
 		return

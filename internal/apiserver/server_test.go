@@ -418,3 +418,20 @@ func TestServer_StrictBodyAndWarnings(t *testing.T) {
 func httpClient(srv *Server) (*http.Client, error) {
 	return rest.HTTPClientFor(srv.LoopbackConfig())
 }
+
+func TestServer_Binding(t *testing.T) {
+	_, cs := startServer(t)
+	ctx := context.Background()
+	pods := cs.CoreV1().Pods("default")
+	pods.Create(ctx, testPod("b"), metav1.CreateOptions{})
+	bind := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "b"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node1"}}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := pods.Get(ctx, "b", metav1.GetOptions{}); p.Spec.NodeName != "node1" {
+		t.Fatalf("nodeName %q", p.Spec.NodeName)
+	}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `already assigned to node "node1"`) {
+		t.Fatalf("second bind: %v", err)
+	}
+}
