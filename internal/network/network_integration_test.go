@@ -1,0 +1,247 @@
+//go:build integration
+
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/vishvananda/netlink"
+
+	"peapod/internal/testenv"
+)
+
+var testNet atomic.Int32
+
+// newTestCNI is a network of its own: a bridge and a /24 in 10.124.0.0/16
+// that clash neither with a running peapod (10.88.0.0/16, peapod0) nor
+// with the cli package's tests (10.123.0.0/16). Everything goes at the end.
+func newTestCNI(t *testing.T) (*CNI, string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if _, err := os.Stat(filepath.Join(DefaultPluginDir, "bridge")); err != nil {
+		t.Skip("needs containernetworking-plugins")
+	}
+	n := testNet.Add(1)
+	cidr := fmt.Sprintf("10.124.%d.0/24", (os.Getpid()+int(n))%250+1)
+	bridge := fmt.Sprintf("ppn%d-%d", os.Getpid()%100000, n)
+	c, err := New(Config{Dir: t.TempDir(), Bridge: bridge, PodCIDR: cidr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Remove(context.Background()); err != nil {
+			t.Errorf("remove network: %v", err)
+		}
+		checkGone(t, c)
+	})
+	return c, cidr
+}
+
+// checkGone fails t if anything of c's is left on the host.
+func checkGone(t *testing.T, c *CNI) {
+	t.Helper()
+	if _, err := netlink.LinkByName(c.cfg.Bridge); err == nil {
+		t.Errorf("bridge %s left", c.cfg.Bridge)
+	}
+	prefix := strings.TrimSuffix(c.subnet.IP.String(), "0")
+	if out, err := exec.Command("iptables-save", "-t", "nat").Output(); err == nil && strings.Contains(string(out), prefix) {
+		t.Errorf("nat rules for %s left:\n%s", c.subnet, out)
+	}
+}
+
+// attached lists the addresses reserved and the veths on the bridge.
+func attached(t *testing.T, c *CNI) (ips, veths []string) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(c.cfg.Dir, "networks", NetworkName))
+	for _, e := range entries {
+		if net.ParseIP(e.Name()) != nil {
+			ips = append(ips, e.Name())
+		}
+	}
+	br, err := netlink.LinkByName(c.cfg.Bridge)
+	if err != nil {
+		return ips, nil
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			veths = append(veths, l.Attrs().Name)
+		}
+	}
+	return ips, veths
+}
+
+func newNS(t *testing.T) ns.NetNS {
+	t.Helper()
+	n, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.Close()
+		_ = testutils.UnmountNS(n)
+	})
+	return n
+}
+
+// listen serves one "hello" per connection on port inside n.
+func listen(t *testing.T, n ns.NetNS, port int) {
+	t.Helper()
+	var l net.Listener
+	err := n.Do(func(ns.NetNS) error {
+		var err error
+		l, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Write([]byte("hello"))
+			conn.Close()
+		}
+	}()
+}
+
+func dial(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 5)
+	if _, err := conn.Read(buf); err != nil || string(buf) != "hello" {
+		return fmt.Errorf("read %q: %v", buf, err)
+	}
+	return nil
+}
+
+func TestNetwork_AttachDetach(t *testing.T) {
+	c, _ := newTestCNI(t)
+	n := newNS(t)
+	ctx := context.Background()
+	hostPort := 30000 + os.Getpid()%20000
+	// Chain names hash the network name and the sandbox ID: unique IDs keep
+	// them apart from any other peapod's.
+	id := fmt.Sprintf("test-a-%d", os.Getpid())
+	ips, err := c.Attach(ctx, id, n.Path(), []PortMapping{{HostPort: int32(hostPort), ContainerPort: 8080, Protocol: "tcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ips) != 1 || !c.subnet.Contains(ips[0]) || ips[0].Equal(c.gateway) {
+		t.Fatalf("ips = %v, want one in %s", ips, c.subnet)
+	}
+	// Attaching again (an adopted sandbox) keeps the address.
+	again, err := c.Attach(ctx, id, n.Path(), nil)
+	if err != nil || !slices.EqualFunc(again, ips, net.IP.Equal) {
+		t.Fatalf("second attach = %v, %v; want %v", again, err, ips)
+	}
+	listen(t, n, 8080)
+	if err := dial(net.JoinHostPort(ips[0].String(), "8080")); err != nil {
+		t.Errorf("host to pod IP: %v", err)
+	}
+	// hostPort on localhost: portmap sets route_localnet on the bridge and
+	// masquerades 127.0.0.1.
+	if err := dial(fmt.Sprintf("127.0.0.1:%d", hostPort)); err != nil {
+		t.Errorf("host to 127.0.0.1:%d: %v", hostPort, err)
+	}
+	if got, veths := attached(t, c); len(got) != 1 || len(veths) != 1 {
+		t.Errorf("attached: ips %v veths %v", got, veths)
+	}
+
+	for range 2 { // twice: idempotent
+		if err := c.Detach(ctx, id, n.Path()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, veths := attached(t, c); len(got) != 0 || len(veths) != 0 {
+		t.Errorf("after detach: ips %v veths %v", got, veths)
+	}
+	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), ips[0].String()) {
+		t.Errorf("nat rules for %s left:\n%s", ips[0], out)
+	}
+	if err := dial(net.JoinHostPort(ips[0].String(), "8080")); err == nil {
+		t.Errorf("pod IP still reachable after detach")
+	}
+}
+
+// A sandbox whose namespace went away without Detach (peapod crashed, or
+// an orphan was removed) is released by Reconcile: address, masquerade and
+// hostPort chains.
+func TestNetwork_Reconcile(t *testing.T) {
+	c, _ := newTestCNI(t)
+	ctx := context.Background()
+	live, gone := newNS(t), newNS(t)
+	liveID, goneID := fmt.Sprintf("test-live-%d", os.Getpid()), fmt.Sprintf("test-gone-%d", os.Getpid())
+	liveIPs, err := c.Attach(ctx, liveID, live.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goneIPs, err := c.Attach(ctx, goneID, gone.Path(), []PortMapping{{HostPort: int32(30000 + os.Getpid()%20000 + 1), ContainerPort: 80, Protocol: "tcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	if err := testutils.UnmountNS(gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reconcile(ctx, []string{liveID}); err != nil {
+		t.Fatal(err)
+	}
+	ips, veths := attached(t, c)
+	if !slices.Equal(ips, []string{liveIPs[0].String()}) || len(veths) != 1 {
+		t.Errorf("after reconcile: ips %v veths %v; want only %v", ips, veths, liveIPs)
+	}
+	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), goneIPs[0].String()) {
+		t.Errorf("nat rules for %s left:\n%s", goneIPs[0], out)
+	}
+	if err := c.Detach(ctx, liveID, live.Path()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The cost per pod, reported: go test -tags integration -v -run Timing.
+func TestNetwork_Timing(t *testing.T) {
+	c, _ := newTestCNI(t)
+	ctx := context.Background()
+	n := newNS(t)
+	var add, del []time.Duration
+	for i := range 20 {
+		id := fmt.Sprintf("test-timing-%d-%d", os.Getpid(), i)
+		start := time.Now()
+		if _, err := c.Attach(ctx, id, n.Path(), nil); err != nil {
+			t.Fatal(err)
+		}
+		add = append(add, time.Since(start))
+		start = time.Now()
+		if err := c.Detach(ctx, id, n.Path()); err != nil {
+			t.Fatal(err)
+		}
+		del = append(del, time.Since(start))
+	}
+	slices.Sort(add)
+	slices.Sort(del)
+	t.Logf("attach median %v (min %v max %v); detach median %v (min %v max %v)", add[10], add[0], add[19], del[10], del[0], del[19])
+}
