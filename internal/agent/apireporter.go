@@ -13,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/reference"
 
 	"peapod/internal/crilog"
 )
@@ -62,9 +64,36 @@ func (r *apiReporter) Status(pod *corev1.Pod) {
 // Log implements Reporter: the API reads logs from the files.
 func (r *apiReporter) Log(*corev1.Pod, string, crilog.Entry) {}
 
-// Event implements Reporter.
-func (r *apiReporter) Event(pod *corev1.Pod, eventType, reason, message string) {
-	r.recorder.Event(pod, eventType, reason, message)
+// Event implements Reporter: a container's event points at it with
+// involvedObject.fieldPath, as the kubelet's do.
+func (r *apiReporter) Event(pod *corev1.Pod, container, eventType, reason, message string) {
+	if container == "" {
+		r.recorder.Event(pod, eventType, reason, message)
+		return
+	}
+	ref, err := reference.GetReference(scheme.Scheme, pod)
+	if err != nil {
+		r.recorder.Event(pod, eventType, reason, message)
+		return
+	}
+	ref.FieldPath = containerFieldPath(pod, container)
+	r.recorder.Event(ref, eventType, reason, message)
+}
+
+// containerFieldPath is the kubelet's fieldPath of a container:
+// spec.containers{c}, spec.initContainers{c} or spec.ephemeralContainers{c}.
+func containerFieldPath(pod *corev1.Pod, container string) string {
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == container {
+			return "spec.initContainers{" + container + "}"
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == container {
+			return "spec.ephemeralContainers{" + container + "}"
+		}
+	}
+	return "spec.containers{" + container + "}"
 }
 
 // run writes statuses until ctx ends or flush is called.

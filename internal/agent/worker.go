@@ -53,8 +53,9 @@ type Reporter interface {
 	// Log is called for every line a container writes.
 	Log(pod *corev1.Pod, container string, e crilog.Entry)
 	// Event is called for what the kubelet would record as an event
-	// (type Normal or Warning, a CamelCase reason, a message).
-	Event(pod *corev1.Pod, eventType, reason, message string)
+	// (type Normal or Warning, a CamelCase reason, a message); container
+	// names the container it is about, "" for the pod itself.
+	Event(pod *corev1.Pod, container, eventType, reason, message string)
 }
 
 // Objects gives the agent the API objects pods refer to: from the files
@@ -99,9 +100,12 @@ type worker struct {
 	signals  map[string]syscall.Signal // stop signal by container name
 	failures map[string]int            // consecutive start failures by container name
 	retryAt  map[string]time.Time      // no new start attempt before this
-	exits    chan string
-	followWG sync.WaitGroup
-	waitWG   sync.WaitGroup
+	// backedOff is the instance (by container name) whose BackOff event
+	// is recorded.
+	backedOff map[string]string
+	exits     chan string
+	followWG  sync.WaitGroup
+	waitWG    sync.WaitGroup
 	// probes runs the probes of the running containers.
 	probes *probe.Manager
 	// exited closes when a container instance (by ID) exits.
@@ -118,20 +122,21 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 		cfg.Now = time.Now
 	}
 	w := &worker{
-		cfg:      cfg,
-		pod:      pod.DeepCopy(),
-		obs:      plan.Observed{Containers: map[string]*plan.Container{}},
-		signals:  map[string]syscall.Signal{},
-		failures: map[string]int{},
-		retryAt:  map[string]time.Time{},
-		exits:    make(chan string, 16),
-		exited:   map[string]chan struct{}{},
-		stop:     stop,
+		cfg:       cfg,
+		pod:       pod.DeepCopy(),
+		obs:       plan.Observed{Containers: map[string]*plan.Container{}},
+		signals:   map[string]syscall.Signal{},
+		failures:  map[string]int{},
+		retryAt:   map[string]time.Time{},
+		backedOff: map[string]string{},
+		exits:     make(chan string, 16),
+		exited:    map[string]chan struct{}{},
+		stop:      stop,
 	}
 	evPod := pod.DeepCopy() // probe events come from other goroutines
 	w.probes = probe.NewManager(func(container, eventType, reason, message string) {
 		if cfg.Reporter != nil {
-			cfg.Reporter.Event(evPod, eventType, reason, message)
+			cfg.Reporter.Event(evPod, container, eventType, reason, message)
 		}
 	})
 	// An adopted pod keeps its start time.
@@ -190,7 +195,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		now := w.cfg.Now()
 		p := plan.Compute(w.pod, &w.obs, now)
 		for _, k := range p.Kill {
-			w.event(corev1.EventTypeNormal, "Killing", k.Reason)
+			w.containerEvent(k.Name, corev1.EventTypeNormal, "Killing", k.Reason)
 			grace := k.Grace
 			if grace == 0 {
 				grace = w.gracePeriod()
@@ -224,6 +229,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			continue // a started init container or sidecar may let the next one go
 		}
 
+			w.backOffEvent(name, wait)
 		if !w.sleep(ctx, timer, wake, &stop) {
 			return ctx.Err()
 		}
@@ -260,7 +266,7 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 // event reports something that happened to the pod, as a kubelet event.
 func (w *worker) event(eventType, reason, message string) {
 	if w.cfg.Reporter != nil {
-		w.cfg.Reporter.Event(w.pod.DeepCopy(), eventType, reason, message)
+		w.cfg.Reporter.Event(w.pod.DeepCopy(), container, eventType, reason, message)
 	}
 }
 
@@ -275,6 +281,11 @@ func (w *worker) setUp(ctx context.Context) error {
 	sb, err := w.cfg.Runtime.CreateSandbox(ctx, runtime.SandboxSpec{
 		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: kernelName,
 		SharePID:    spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace,
+	w.containerEvent("", eventType, reason, message)
+}
+
+// containerEvent reports something that happened to one container.
+func (w *worker) containerEvent(container, eventType, reason, message string) {
 		HostNetwork: spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
 	})
 	if err != nil {
@@ -409,6 +420,7 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
 			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
 		})
+			w.containerEvent(c.Name, corev1.EventTypeNormal, "BackOff", o.Waiting.Message)
 	}
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
@@ -422,6 +434,18 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 	if err := w.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		o.Waiting = &plan.Waiting{Reason: "RunContainerError", Message: err.Error()}
 		_ = w.cfg.Runtime.RemoveContainer(ctx, id)
+// backOffEvent records the kubelet's BackOff event once per exited
+// instance that waits in CrashLoopBackOff, not on every sync.
+func (w *worker) backOffEvent(name string, wait plan.Waiting) {
+	o := w.obs.Containers[name]
+	if wait.Reason != "CrashLoopBackOff" || o.Current == nil || w.backedOff[name] == o.Current.ID {
+		return
+	}
+	w.backedOff[name] = o.Current.ID
+	w.containerEvent(name, corev1.EventTypeWarning, "BackOff",
+		fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, w.pod.Name, w.pod.Namespace, w.pod.UID))
+}
+
 		return false
 	}
 	w.signals[c.Name] = stopSignal(img.Config.StopSignal)
@@ -430,6 +454,8 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 		o.RestartCount++
 		_ = w.cfg.Runtime.RemoveContainer(ctx, o.Previous.ID) // only its status is kept
 	}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", err.Error())
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+reason)
 	o.Waiting = nil
 	o.Backoff = s.Backoff
 	o.Current = &runtime.ContainerStatus{ID: id, Name: c.Name, State: runtime.StateRunning, StartedAt: w.cfg.Now()}
@@ -450,18 +476,23 @@ func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Con
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		select {
 		case <-w.stop:
 			cancel()
 		case <-hctx.Done():
 		}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 	}()
 	err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PostStart, w.exited[id])
+	w.containerEvent(c.Name, corev1.EventTypeNormal, "Created", "Created container "+c.Name)
 	if err == nil || hctx.Err() != nil {
 		return
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 	}
-	w.event(corev1.EventTypeWarning, "FailedPostStartHook", err.Error())
+	w.containerEvent(c.Name, corev1.EventTypeWarning, "FailedPostStartHook", err.Error())
 	if kerr := w.killContainer(ctx, c.Name, id, w.gracePeriod(), nil); kerr != nil {
+	w.containerEvent(c.Name, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 		w.event(corev1.EventTypeWarning, "FailedKillPod", kerr.Error())
 	}
 	w.observe(ctx)
@@ -521,13 +552,13 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 		if policy == corev1.PullNever {
 			return nil, nil, fmt.Errorf("container image %q is not present with pull policy of Never: %w", c.Image, errNeverPull)
 		}
-		w.event(corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+		w.containerEvent(c.Name, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 		began := w.cfg.Now()
 		img, err = w.cfg.Images.Pull(ctx, c.Image, image.PullOptions{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to pull image %q: %w", c.Image, err)
 		}
-		w.event(corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, w.cfg.Now().Sub(began).Round(time.Millisecond)))
+		w.containerEvent(c.Name, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, w.cfg.Now().Sub(began).Round(time.Millisecond)))
 	}
 	layers, err := w.cfg.Images.Layers(ctx, img)
 	if err != nil {
@@ -549,7 +580,7 @@ func (w *worker) killContainer(ctx context.Context, name, id string, grace time.
 		hctx, cancel := context.WithTimeout(ctx, time.Duration(left)*time.Second)
 		err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PreStop, w.exited[id])
 		if err != nil && hctx.Err() == nil {
-			w.event(corev1.EventTypeWarning, "FailedPreStopHook", err.Error())
+			w.containerEvent(name, corev1.EventTypeWarning, "FailedPreStopHook", err.Error())
 		}
 		cancel()
 		left -= int64(time.Since(start).Seconds())
@@ -624,7 +655,7 @@ func (w *worker) killPod(ctx context.Context) error {
 	for name, done := range stopped {
 		id := running(name).ID
 		deps := after(name)
-		w.event(corev1.EventTypeNormal, "Killing", "Stopping container "+name)
+		w.containerEvent(name, corev1.EventTypeNormal, "Killing", "Stopping container "+name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

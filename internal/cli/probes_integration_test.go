@@ -73,8 +73,8 @@ spec:
   - {name: ev, emptyDir: {}}
 `, "--timeout", "12s")
 	for _, want := range []string{
-		"live: Warning Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory",
-		"live: Normal Killing: Container c failed liveness probe, will be restarted",
+		"live/c: Warning Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory",
+		"live/c: Normal Killing: Container c failed liveness probe, will be restarted",
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
@@ -124,8 +124,8 @@ spec:
 		"web: Running, ready",
 		"tcp: Running, ready",
 		"closed: Running, not ready",
-		"net: Warning Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 404",
-		"net: Warning Unhealthy: Readiness probe failed: dial tcp 127.0.0.1:9999: connect: connection refused",
+		"net/web: Warning Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 404",
+		"net/closed: Warning Unhealthy: Readiness probe failed: dial tcp 127.0.0.1:9999: connect: connection refused",
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)

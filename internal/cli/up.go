@@ -220,10 +220,14 @@ func (r *upReporter) Log(pod *corev1.Pod, container string, e crilog.Entry) {
 	fmt.Fprintf(r.s.Out, "%s | %s\n", r.prefix(pod, container), e.Content)
 }
 
-func (r *upReporter) Event(pod *corev1.Pod, eventType, reason, message string) {
+func (r *upReporter) Event(pod *corev1.Pod, container, eventType, reason, message string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.s.Err, "%s: %s %s: %s\n", pod.Name, eventType, reason, message)
+	who := pod.Name
+	if container != "" {
+		who += "/" + container
+	}
+	fmt.Fprintf(r.s.Err, "%s: %s %s: %s\n", who, eventType, reason, message)
 }
 
 func (r *upReporter) Status(pod *corev1.Pod) {
