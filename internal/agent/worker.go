@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"peapod/internal/agent/probe"
 	"peapod/internal/crilog"
 	"peapod/internal/image"
+	"peapod/internal/network"
 	"peapod/internal/runtime"
 	"peapod/internal/volume"
 )
@@ -83,6 +85,17 @@ type Config struct {
 	// StopGrace, if set and not nil when the pod is killed, replaces its
 	// terminationGracePeriodSeconds (the API's deletionGracePeriodSeconds).
 	StopGrace func() *int64
+	// Network, if set, gives each pod without hostNetwork its address
+	// (network.CNI); without it pods have only loopback and no IPs.
+	Network Network
+}
+
+// Network is what the agent needs of the pod network.
+type Network interface {
+	Attach(ctx context.Context, sandboxID, netns string, ports []network.PortMapping) ([]net.IP, error)
+	Detach(ctx context.Context, sandboxID, netns string) error
+	// HostIP is the node's address on the pod network: status.hostIP.
+	HostIP() net.IP
 }
 
 // MinGracePeriod is the kubelet's minimum grace per container on a kill.
@@ -112,6 +125,9 @@ type worker struct {
 	exited map[string]chan struct{}
 	// stop is the pod's stop request, which interrupts a postStart hook.
 	stop <-chan struct{}
+	// podIPs and hostIPs are the pod's and the node's addresses, primary
+	// first; empty without a Network.
+	podIPs, hostIPs []string
 }
 
 // Run runs pod until it completes or stop is closed, then terminates it the
@@ -213,6 +229,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		}
 		for name, wait := range p.Waiting {
 			w.obs.Containers[name].Waiting = &wait
+			w.backOffEvent(name, wait)
 		}
 		wake = p.WakeAt
 		started := false
@@ -229,7 +246,6 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			continue // a started init container or sidecar may let the next one go
 		}
 
-			w.backOffEvent(name, wait)
 		if !w.sleep(ctx, timer, wake, &stop) {
 			return ctx.Err()
 		}
@@ -265,6 +281,11 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 
 // event reports something that happened to the pod, as a kubelet event.
 func (w *worker) event(eventType, reason, message string) {
+	w.containerEvent("", eventType, reason, message)
+}
+
+// containerEvent reports something that happened to one container.
+func (w *worker) containerEvent(container, eventType, reason, message string) {
 	if w.cfg.Reporter != nil {
 		w.cfg.Reporter.Event(w.pod.DeepCopy(), container, eventType, reason, message)
 	}
@@ -281,11 +302,6 @@ func (w *worker) setUp(ctx context.Context) error {
 	sb, err := w.cfg.Runtime.CreateSandbox(ctx, runtime.SandboxSpec{
 		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: kernelName,
 		SharePID:    spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace,
-	w.containerEvent("", eventType, reason, message)
-}
-
-// containerEvent reports something that happened to one container.
-func (w *worker) containerEvent(container, eventType, reason, message string) {
 		HostNetwork: spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
 	})
 	if err != nil {
@@ -295,8 +311,22 @@ func (w *worker) containerEvent(container, eventType, reason, message string) {
 	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
 		return err
 	}
-	// No pod IPs yet: they come with pod networking.
-	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, nil)
+	if n := w.cfg.Network; n != nil {
+		// With hostNetwork the pod's IP is the node's, as the kubelet has it.
+		w.hostIPs = []string{n.HostIP().String()}
+		w.podIPs = w.hostIPs
+		if !sb.HostNetwork {
+			ips, err := n.Attach(ctx, sb.ID, sb.NetNS, network.PortMappings(w.pod))
+			if err != nil {
+				return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
+			}
+			w.podIPs = nil
+			for _, ip := range ips {
+				w.podIPs = append(w.podIPs, ip.String())
+			}
+		}
+	}
+	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs)
 	return err
 }
 
@@ -347,6 +377,13 @@ func (w *worker) target(c *corev1.Container, id string) probe.Target {
 // publish recomputes the pod status and reports it if it changed.
 func (w *worker) publish() {
 	st := plan.Status(w.pod, &w.obs, w.sandbox != nil)
+	if len(w.podIPs) > 0 {
+		st.PodIP, st.HostIP = w.podIPs[0], w.hostIPs[0]
+		for _, ip := range w.podIPs {
+			st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip})
+		}
+		st.HostIPs = []corev1.HostIP{{IP: w.hostIPs[0]}}
+	}
 	now := metav1.NewTime(w.cfg.Now())
 	for i := range st.Conditions {
 		c := &st.Conditions[i]
@@ -383,6 +420,7 @@ func (w *worker) start(ctx context.Context, s plan.Start) bool {
 	if at := w.retryAt[s.Name]; w.cfg.Now().Before(at) {
 		if o.Waiting != nil && o.Waiting.Reason == "ErrImagePull" {
 			o.Waiting = &plan.Waiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
+			w.containerEvent(c.Name, corev1.EventTypeNormal, "BackOff", o.Waiting.Message)
 		}
 		return false
 	}
@@ -396,6 +434,18 @@ func (w *worker) start(ctx context.Context, s plan.Start) bool {
 	return false
 }
 
+// backOffEvent records the kubelet's BackOff event once per exited
+// instance that waits in CrashLoopBackOff, not on every sync.
+func (w *worker) backOffEvent(name string, wait plan.Waiting) {
+	o := w.obs.Containers[name]
+	if wait.Reason != "CrashLoopBackOff" || o.Current == nil || w.backedOff[name] == o.Current.ID {
+		return
+	}
+	w.backedOff[name] = o.Current.ID
+	w.containerEvent(name, corev1.EventTypeWarning, "BackOff",
+		fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, w.pod.Name, w.pod.Namespace, w.pod.UID))
+}
+
 func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start, o *plan.Container) bool {
 	img, layers, err := w.ensureImage(ctx, c)
 	if err != nil {
@@ -404,6 +454,8 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			reason = "ErrImageNeverPull"
 		}
 		o.Waiting = &plan.Waiting{Reason: reason, Message: err.Error()}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", err.Error())
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+reason)
 		return false
 	}
 
@@ -419,43 +471,34 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt,
 			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
 			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
+			PodIPs: w.podIPs, HostIPs: w.hostIPs,
 		})
-			w.containerEvent(c.Name, corev1.EventTypeNormal, "BackOff", o.Waiting.Message)
 	}
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return false
 	}
 	id, err := w.cfg.Runtime.CreateContainer(ctx, spec)
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerError", Message: err.Error()}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return false
 	}
+	w.containerEvent(c.Name, corev1.EventTypeNormal, "Created", "Created container "+c.Name)
 	if err := w.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		o.Waiting = &plan.Waiting{Reason: "RunContainerError", Message: err.Error()}
+		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		_ = w.cfg.Runtime.RemoveContainer(ctx, id)
-// backOffEvent records the kubelet's BackOff event once per exited
-// instance that waits in CrashLoopBackOff, not on every sync.
-func (w *worker) backOffEvent(name string, wait plan.Waiting) {
-	o := w.obs.Containers[name]
-	if wait.Reason != "CrashLoopBackOff" || o.Current == nil || w.backedOff[name] == o.Current.ID {
-		return
-	}
-	w.backedOff[name] = o.Current.ID
-	w.containerEvent(name, corev1.EventTypeWarning, "BackOff",
-		fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, w.pod.Name, w.pod.Namespace, w.pod.UID))
-}
-
 		return false
 	}
+	w.containerEvent(c.Name, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 	w.signals[c.Name] = stopSignal(img.Config.StopSignal)
 	if o.Current != nil {
 		o.Previous = o.Current
 		o.RestartCount++
 		_ = w.cfg.Runtime.RemoveContainer(ctx, o.Previous.ID) // only its status is kept
 	}
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", err.Error())
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+reason)
 	o.Waiting = nil
 	o.Backoff = s.Backoff
 	o.Current = &runtime.ContainerStatus{ID: id, Name: c.Name, State: runtime.StateRunning, StartedAt: w.cfg.Now()}
@@ -476,23 +519,18 @@ func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Con
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		select {
 		case <-w.stop:
 			cancel()
 		case <-hctx.Done():
 		}
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 	}()
 	err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PostStart, w.exited[id])
-	w.containerEvent(c.Name, corev1.EventTypeNormal, "Created", "Created container "+c.Name)
 	if err == nil || hctx.Err() != nil {
 		return
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 	}
 	w.containerEvent(c.Name, corev1.EventTypeWarning, "FailedPostStartHook", err.Error())
 	if kerr := w.killContainer(ctx, c.Name, id, w.gracePeriod(), nil); kerr != nil {
-	w.containerEvent(c.Name, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 		w.event(corev1.EventTypeWarning, "FailedKillPod", kerr.Error())
 	}
 	w.observe(ctx)
@@ -692,6 +730,12 @@ func (w *worker) cleanup() error {
 			if err := w.cfg.Runtime.RemoveContainer(ctx, o.Current.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if w.sandbox != nil && w.cfg.Network != nil && !w.sandbox.HostNetwork {
+		// Before the namespace goes: the plugins find what to undo in it.
+		if err := w.cfg.Network.Detach(ctx, w.sandbox.ID, w.sandbox.NetNS); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err))
 		}
 	}
 	if w.sandbox != nil {

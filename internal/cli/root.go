@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"peapod/internal/image"
+	"peapod/internal/network"
 	"peapod/internal/runtime/conmon"
 )
 
@@ -29,6 +30,8 @@ type globals struct {
 	runRoot string
 	runtime string
 	cgroup  string
+	podCIDR string
+	bridge  string
 }
 
 // exitError carries a command's exit status without printing anything more.
@@ -74,6 +77,10 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	root.PersistentFlags().StringVar(&g.runRoot, "run-root", envOr("PEAPOD_RUN_ROOT", "/run/peapod"), "directory for runtime state that does not outlive a reboot (env PEAPOD_RUN_ROOT)")
 	root.PersistentFlags().StringVar(&g.runtime, "runtime", envOr("PEAPOD_RUNTIME", "crun"), "OCI runtime: crun or runc, or a path to one (env PEAPOD_RUNTIME)")
 	root.PersistentFlags().StringVar(&g.cgroup, "cgroup-root", envOr("PEAPOD_CGROUP_ROOT", "peapod"), "cgroup, in every hierarchy, under which pods are placed (env PEAPOD_CGROUP_ROOT)")
+	root.PersistentFlags().StringVar(&g.podCIDR, "pod-cidr", envOr("PEAPOD_POD_CIDR", network.DefaultPodCIDR), "IPv4 network pods get their addresses from (env PEAPOD_POD_CIDR)")
+	// Tests give every node a bridge of its own.
+	root.PersistentFlags().StringVar(&g.bridge, "bridge", network.DefaultBridge, "Linux bridge of the pod network")
+	_ = root.PersistentFlags().MarkHidden("bridge")
 	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -100,4 +107,10 @@ func (g *globals) containerRuntime() (*conmon.Runtime, error) {
 		Runtime:    g.runtime,
 		CgroupRoot: g.cgroup,
 	})
+}
+
+// podNetwork is the pod network, its state under the run root: addresses,
+// veths and rules do not outlive a reboot either.
+func (g *globals) podNetwork() (*network.CNI, error) {
+	return network.New(network.Config{Dir: filepath.Join(g.runRoot, "cni"), Bridge: g.bridge, PodCIDR: g.podCIDR})
 }

@@ -73,6 +73,22 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	if err != nil {
 		return err
 	}
+	podNet, err := g.podNetwork()
+	if err != nil {
+		return err
+	}
+	// Release what pods of a crashed peapod left on the network.
+	sandboxes, err := rt.ListSandboxes(ctx)
+	if err != nil {
+		return err
+	}
+	var live []string
+	for _, sb := range sandboxes {
+		live = append(live, sb.ID)
+	}
+	if err := podNet.Reconcile(ctx, live); err != nil {
+		fmt.Fprintln(s.Err, "peapod:", err)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -116,6 +132,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		Pull:     mode,
 		Reporter: rep,
 		Objects:  &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets},
+		Network:  podNet,
 	}
 	results := make([]*corev1.Pod, len(pods))
 	errs := make([]error, len(pods))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"peapod/internal/image/busybox"
+	"peapod/internal/network"
 	"peapod/internal/testenv"
 )
 
@@ -42,6 +44,7 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 			filepath.Join(runRoot, "sockets"), filepath.Join(runRoot, "sandboxes"), filepath.Join(runRoot, "crun"),
 		}})
 	})
+	n.flags = append(n.flags, nodeNetwork(t, runRoot)...)
 
 	bb, err := busybox.Build()
 	if err != nil {
@@ -67,6 +70,32 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 		t.Fatalf("image load: %s", out)
 	}
 	return n
+}
+
+var nodeNets atomic.Int32
+
+// nodeNetwork gives a node a pod network of its own, a bridge and a /24 in
+// 10.123.0.0/16, apart from a running peapod (peapod0, 10.88.0.0/16) and
+// from other nodes, and removes it (addresses, veths, rules, the bridge)
+// when the test ends, whatever happened.
+func nodeNetwork(t *testing.T, runRoot string) []string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, "bridge")); err != nil {
+		t.Skip("needs containernetworking-plugins")
+	}
+	i := int(nodeNets.Add(1))
+	cidr := fmt.Sprintf("10.123.%d.0/24", (os.Getpid()+i)%250+1)
+	bridge := fmt.Sprintf("ppc%d-%d", os.Getpid()%100000, i)
+	t.Cleanup(func() {
+		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: bridge, PodCIDR: cidr})
+		if err == nil {
+			err = c.Remove(context.Background())
+		}
+		if err != nil {
+			t.Errorf("remove pod network %s: %v", bridge, err)
+		}
+	})
+	return []string{"--pod-cidr", cidr, "--bridge", bridge}
 }
 
 // run runs peapod in-process and returns stdout, stderr and the exit status.
