@@ -9,7 +9,7 @@ packages=(
   busybox-static              # the local busybox image
   nginx prometheus-nginx-exporter  # the local nginx and nginx-prometheus-exporter images
   iproute2                    # ip netns / link, used by tests to check for leaks
-  containernetworking-plugins nftables
+  containernetworking-plugins iptables nftables  # pod network: bridge, host-local, portmap (they run iptables)
   docker-registry             # a real registry on loopback for pull tests
   podman catatonit skopeo     # the benchmark peer
   hyperfine
