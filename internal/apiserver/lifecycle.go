@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path"
 	"time"
 
@@ -175,7 +176,13 @@ func (s *Server) bootstrap(ctx context.Context, port int) error {
 		}
 	}
 	single := corev1.IPFamilyPolicySingleStack
-	return s.internalCreate(ctx, "services", &corev1.Service{
+	target := intstr.FromInt32(int32(port))
+	if u, err := url.Parse(s.url); err == nil {
+		if err := s.apiEndpoints(ctx, u.Hostname(), port); err != nil {
+			return err
+		}
+	}
+	return s.upsert(ctx, "services", &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes", Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
 		Spec: corev1.ServiceSpec{
 			Type:            corev1.ServiceTypeClusterIP,
@@ -184,8 +191,16 @@ func (s *Server) bootstrap(ctx context.Context, port int) error {
 			IPFamilies:      []corev1.IPFamily{corev1.IPv4Protocol},
 			IPFamilyPolicy:  &single,
 			SessionAffinity: corev1.ServiceAffinityNone,
-			Ports:           []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443, TargetPort: intstr.FromInt32(int32(port))}},
+			Ports:           []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443, TargetPort: target}},
 		},
+	}, func(cur runtime.Object) bool {
+		// serve may listen on another port than last time.
+		svc, ok := cur.(*corev1.Service)
+		if !ok || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort == target {
+			return false
+		}
+		svc.Spec.Ports[0].TargetPort = target
+		return true
 	})
 }
 

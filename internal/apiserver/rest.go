@@ -301,6 +301,13 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 	if res.Default != nil {
 		res.Default(obj)
 	}
+	if isServices(res) {
+		s.svcMu.Lock()
+		defer s.svcMu.Unlock()
+		if err := s.allocateService(ctx, res, obj); err != nil {
+			return nil, err
+		}
+	}
 	if res.Validate != nil {
 		if err := res.Validate(obj); err != nil {
 			return nil, err
@@ -386,6 +393,10 @@ func (dryRunResult) Error() string { return "dry run" }
 func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur runtime.Object) (runtime.Object, error), o writeOptions) (runtime.Object, error) {
 	res := q.res
 	gr := res.GroupVersionResource().GroupResource()
+	if isServices(res) {
+		s.svcMu.Lock()
+		defer s.svcMu.Unlock()
+	}
 	out, err := s.store.Update(ctx, q.key(), func(cur runtime.Object) (runtime.Object, error) {
 		obj, err := mutate(cur.DeepCopyObject())
 		if err != nil {
@@ -418,6 +429,11 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 		}
 		if res.Default != nil {
 			res.Default(obj)
+		}
+		if isServices(res) {
+			if err := s.allocateService(ctx, res, obj); err != nil {
+				return nil, err
+			}
 		}
 		if res.ValidateUpdate != nil {
 			if err := res.ValidateUpdate(obj, cur); err != nil {

@@ -62,6 +62,8 @@ type Server struct {
 	wg       sync.WaitGroup
 	stop     context.CancelFunc
 	nsWakeup chan struct{}
+	// svcMu serialises Service writes: each allocates from the others.
+	svcMu sync.Mutex
 }
 
 type resource struct {
