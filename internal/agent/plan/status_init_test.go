@@ -28,17 +28,15 @@ func TestStatus_InitAndSidecars(t *testing.T) {
 		return &Container{Current: exited(id, 1, started, t0), RestartCount: 2, Waiting: &Waiting{Reason: "CrashLoopBackOff"}}
 	}
 	type want struct {
-		phase        corev1.PodPhase
-		initialized  corev1.ConditionStatus
-		initMsg      string
-		ready        corev1.ConditionStatus
-		readyMsg     string
-		initState    string // "running", "waiting:<reason>", "terminated:<reason>"
-		sideReady    bool
-		webState     string
-		sideStarted  bool
-		initCount    int
-		regularCount int
+		phase       corev1.PodPhase
+		initialized corev1.ConditionStatus
+		initMsg     string
+		ready       corev1.ConditionStatus
+		readyMsg    string
+		initState   string // "running", "waiting:<reason>", "terminated:<reason>"
+		sideReady   bool
+		webState    string
+		sideStarted bool
 	}
 	cases := []struct {
 		name   string
