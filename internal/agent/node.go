@@ -45,6 +45,10 @@ type NodeConfig struct {
 	// RetryAfter is how long a pod whose worker failed waits before it is
 	// run again; 10 s by default, as the kubelet's pod workers.
 	RetryAfter time.Duration
+	// SyncPeriod is how often every pod's ConfigMap and Secret volumes
+	// are rewritten even without a watch event; 60 s by default, as the
+	// kubelet's syncFrequency.
+	SyncPeriod time.Duration
 	Log        *slog.Logger
 }
 
@@ -84,6 +88,18 @@ type podWorker struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	grace    atomic.Pointer[int64]
+	// pod is the spec the worker runs; refresh asks it to update its
+	// volumes.
+	pod     *corev1.Pod
+	refresh chan struct{}
+}
+
+// poke asks the worker to update its volumes, without blocking.
+func (p *podWorker) poke() {
+	select {
+	case p.refresh <- struct{}{}:
+	default:
+	}
 }
 
 // stopWith asks the worker to terminate the pod with grace (nil: the
@@ -123,6 +139,9 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = 10 * time.Second
+	}
+	if cfg.SyncPeriod == 0 {
+		cfg.SyncPeriod = time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -168,6 +187,16 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}); err != nil {
 		return err
 	}
+	objectChanged := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { n.objectChanged(obj) },
+		UpdateFunc: func(_, obj any) { n.objectChanged(obj) },
+	}
+	if _, err := all.Core().V1().ConfigMaps().Informer().AddEventHandler(objectChanged); err != nil {
+		return err
+	}
+	if _, err := all.Core().V1().Secrets().Informer().AddEventHandler(objectChanged); err != nil {
+		return err
+	}
 	onNode.Start(ctx.Done())
 	unbound.Start(ctx.Done())
 	all.Start(ctx.Done())
@@ -191,11 +220,15 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 
 	tick := time.NewTicker(cfg.Heartbeat)
 	defer tick.Stop()
+	resync := time.NewTicker(cfg.SyncPeriod)
+	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			n.stop()
 			return nil
+		case <-resync.C:
+			n.refreshVolumes(func(*corev1.Pod) bool { return true })
 		case <-tick.C:
 			if err := n.heartbeat(ctx, facts); err != nil && ctx.Err() == nil {
 				n.log.Warn("node status update failed", "err", err)
@@ -259,7 +292,7 @@ func (n *node) syncPod(pod *corev1.Pod) {
 
 // startLocked starts pod's worker; n.mu is held.
 func (n *node) startLocked(pod *corev1.Pod) {
-	pw := &podWorker{stop: make(chan struct{})}
+	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1)}
 	if pod.DeletionTimestamp != nil {
 		pw.stopWith(pod.DeletionGracePeriodSeconds)
 	}
@@ -269,6 +302,7 @@ func (n *node) startLocked(pod *corev1.Pod) {
 	cfg.Reporter = rep
 	cfg.Shutdown = n.shutdown
 	cfg.StopGrace = pw.grace.Load
+	cfg.Refresh = pw.refresh
 	n.workers[pod.UID] = pw
 	n.wg.Add(1)
 	go func() {
@@ -446,6 +480,59 @@ func (n *node) collect(ctx context.Context) {
 			n.log.Warn("sandbox not removed", "sandbox", sb.ID, "err", err)
 		}
 	}
+}
+
+// objectChanged pokes the workers of the pods that mount a ConfigMap or
+// Secret that was added or changed.
+func (n *node) objectChanged(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	var ns, name string
+	var configMap bool
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		ns, name, configMap = o.Namespace, o.Name, true
+	case *corev1.Secret:
+		ns, name = o.Namespace, o.Name
+	default:
+		return
+	}
+	n.refreshVolumes(func(pod *corev1.Pod) bool {
+		return pod.Namespace == ns && usesObject(pod, name, configMap)
+	})
+}
+
+// refreshVolumes pokes the workers whose pods match.
+func (n *node) refreshVolumes(match func(*corev1.Pod) bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, w := range n.workers {
+		if match(w.pod) {
+			w.poke()
+		}
+	}
+}
+
+// usesObject tells whether pod has a volume from the named ConfigMap (or
+// Secret), directly or projected.
+func usesObject(pod *corev1.Pod, name string, configMap bool) bool {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		switch {
+		case configMap && v.ConfigMap != nil && v.ConfigMap.Name == name,
+			!configMap && v.Secret != nil && v.Secret.SecretName == name:
+			return true
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if configMap && src.ConfigMap != nil && src.ConfigMap.Name == name ||
+					!configMap && src.Secret != nil && src.Secret.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func klogName(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }

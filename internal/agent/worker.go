@@ -85,6 +85,10 @@ type Config struct {
 	// StopGrace, if set and not nil when the pod is killed, replaces its
 	// terminationGracePeriodSeconds (the API's deletionGracePeriodSeconds).
 	StopGrace func() *int64
+	// Refresh, when it delivers, makes the worker rewrite its ConfigMap,
+	// Secret and projected volumes from Objects (the kubelet's volume
+	// remount on an object change and on its periodic sync).
+	Refresh <-chan struct{}
 	// Network, if set, gives each pod without hostNetwork its address
 	// (network.CNI); without it pods have only loopback and no IPs.
 	Network Network
@@ -125,6 +129,8 @@ type worker struct {
 	exited map[string]chan struct{}
 	// stop is the pod's stop request, which interrupts a postStart hook.
 	stop <-chan struct{}
+	// refresh is set when Config.Refresh delivered.
+	refresh bool
 	// podIPs and hostIPs are the pod's and the node's addresses, primary
 	// first; empty without a Network.
 	podIPs, hostIPs []string
@@ -197,6 +203,12 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 				w.event(corev1.EventTypeWarning, "FailedMount", err.Error())
 				mountFailures++
 				wake = w.cfg.Now().Add(min(plan.InitialBackoff<<min(mountFailures-1, 5), plan.MaxBackoff))
+			}
+		}
+		if w.refresh && w.volumes != nil {
+			w.refresh = false
+			if err := volume.Update(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)}); err != nil {
+				w.event(corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: "+err.Error())
 			}
 		}
 		if w.volumes == nil && !w.obs.Terminating {
@@ -274,6 +286,8 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 		w.probes.StopLiveness() // readiness goes on while the pod stops
 	case <-w.exits:
 	case <-w.probes.Updates():
+	case <-w.cfg.Refresh:
+		w.refresh = true
 	case <-timer.C:
 	}
 	return true
@@ -597,6 +611,8 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 			return nil, nil, fmt.Errorf("failed to pull image %q: %w", c.Image, err)
 		}
 		w.containerEvent(c.Name, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, w.cfg.Now().Sub(began).Round(time.Millisecond)))
+	} else {
+		w.containerEvent(c.Name, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
 	}
 	layers, err := w.cfg.Images.Layers(ctx, img)
 	if err != nil {

@@ -1,0 +1,338 @@
+//go:build integration
+
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// background runs kubectl until the test ends (or the deadline) and
+// collects its output.
+func (s *server) background(deadline time.Duration, args ...string) *lockedBuffer {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	out := &lockedBuffer{}
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	return out
+}
+
+// eventually polls f until it returns true or the deadline passes.
+func eventually(t *testing.T, deadline time.Duration, what string, f func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		ok, last := f()
+		if ok {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %s; last:\n%s", what, deadline, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// logFile is the current log file of a container, kept under --root after
+// the pod is gone.
+func (s *server) logFile(pod, container string) string {
+	var root string
+	for i, f := range s.n.flags {
+		if f == "--root" && i+1 < len(s.n.flags) {
+			root = s.n.flags[i+1]
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "logs", "default_"+pod+"_*", container, "*.log"))
+	slices.Sort(files)
+	if len(files) == 0 {
+		return ""
+	}
+	b, _ := os.ReadFile(files[len(files)-1])
+	return string(b)
+}
+
+// The pod has a native sidecar whose startup probe holds initialization
+// back, and an app whose postStart hook holds it in PodInitializing, so
+// that `get -w` can see every step. On SIGTERM the sidecar prints what the
+// app wrote: its preStop and its SIGTERM must already be there.
+const sidecarPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  terminationGracePeriodSeconds: 10
+  initContainers:
+  - name: shipper
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "trap 'cat /logs/app.log; echo shipper: stopping; exit 0' TERM; (sleep 2; touch /tmp/started) & while true; do sleep 1 & wait $!; done"]
+    startupProbe:
+      exec: {command: ["test", "-f", "/tmp/started"]}
+      periodSeconds: 1
+    volumeMounts: [{name: logs, mountPath: /logs}]
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "trap 'echo app: SIGTERM >> /logs/app.log; exit 0' TERM; while true; do sleep 1 & wait $!; done"]
+    ports: [{containerPort: 8080}]
+    lifecycle:
+      postStart:
+        exec: {command: ["sleep", "2"]}
+      preStop:
+        exec: {command: ["sh", "-c", "echo app: preStop >> /logs/app.log"]}
+    readinessProbe:
+      exec: {command: ["true"]}
+      periodSeconds: 1
+    volumeMounts: [{name: logs, mountPath: /logs}]
+  volumes:
+  - name: logs
+    emptyDir: {}
+`
+
+// statuses is the STATUS column of `kubectl get pods -w` for pod, with
+// repeats folded.
+func statuses(out, pod string) []string {
+	var seq []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != pod {
+			continue
+		}
+		st := f[1] + " " + f[2]
+		if len(seq) == 0 || seq[len(seq)-1] != st {
+			seq = append(seq, st)
+		}
+	}
+	return seq
+}
+
+func TestServeE2E_SidecarPodLifecycle(t *testing.T) {
+	s := newServer(t)
+	watch := s.background(3*time.Minute, "get", "pods", "-w")
+	s.apply(sidecarPod)
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
+
+	// The live transitions, in order.
+	eventually(t, 20*time.Second, "get -w shows 2/2 Running", func() (bool, string) {
+		return strings.Contains(watch.String(), "2/2     Running"), watch.String()
+	})
+	seq := statuses(watch.String(), "web")
+	want := []string{"0/2 Init:0/1", "1/2 PodInitializing", "2/2 Running"}
+	i := 0
+	for _, st := range seq {
+		if i < len(want) && st == want[i] {
+			i++
+		}
+	}
+	if i != len(want) {
+		t.Errorf("get -w: %q, want the subsequence %q", seq, want)
+	}
+
+	desc := s.mustKubectl("describe", "pod", "web")
+	for _, want := range []string{
+		"Conditions:",
+		"Init Containers:", "shipper:", "Containers:", "app:", "State:          Running",
+		"Volumes:", "logs:", "EmptyDir",
+		"Events:", "Scheduled", "Successfully assigned default/web to",
+		"Pulled", `Container image "busybox" already present on machine`,
+		"Created", "Created container shipper", "Created container app",
+		"Started", "Started container app",
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("describe pod: no %q in:\n%s", want, desc)
+		}
+	}
+	for _, cond := range []string{"Initialized", "ContainersReady", "Ready", "PodScheduled"} {
+		if !regexp.MustCompile(`(?m)^\s+` + cond + `\s+True\s*$`).MatchString(desc) {
+			t.Errorf("describe pod: condition %s not True", cond)
+		}
+	}
+	ev := s.mustKubectl("get", "events", "-o", "custom-columns=REASON:.reason,PATH:.involvedObject.fieldPath,MSG:.message")
+	for _, want := range []string{"spec.initContainers{shipper}", "spec.containers{app}", "Started container shipper"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("get events: no %q in:\n%s", want, ev)
+		}
+	}
+
+	// Graceful delete: preStop, then SIGTERM, and the sidecar last.
+	s.mustKubectl("delete", "pod", "web", "--wait=false")
+	s.mustKubectl("wait", "--for=delete", "pod/web", "--timeout=60s")
+	shipped := s.logFile("web", "shipper")
+	pre, term, stop := strings.Index(shipped, "app: preStop"), strings.Index(shipped, "app: SIGTERM"), strings.Index(shipped, "shipper: stopping")
+	if pre < 0 || term < pre || stop < term {
+		t.Errorf("stop order (preStop %d, SIGTERM %d, sidecar %d) in the sidecar's log:\n%s", pre, term, stop, shipped)
+	}
+	ev = s.mustKubectl("get", "events", "--field-selector", "involvedObject.name=web")
+	if !strings.Contains(ev, "Killing") || !strings.Contains(ev, "Stopping container shipper") {
+		t.Errorf("no Killing events:\n%s", ev)
+	}
+}
+
+func TestServeE2E_CrashLoopBackOff(t *testing.T) {
+	s := newServer(t)
+	s.apply(podYAML("crash", "", "Always", "echo failing; exit 1"))
+	restarts := regexp.MustCompile(`^crash\s+0/1\s+CrashLoopBackOff\s+1 \(\d+s ago\)`)
+	eventually(t, 60*time.Second, "CrashLoopBackOff with 1 restart", func() (bool, string) {
+		out, _ := s.kubectl("get", "pod", "crash", "--no-headers")
+		return restarts.MatchString(out), out
+	})
+	eventually(t, 10*time.Second, "BackOff event", func() (bool, string) {
+		out, _ := s.kubectl("get", "events", "--field-selector", "involvedObject.name=crash")
+		return strings.Contains(out, "Back-off restarting failed container main in pod crash_default("), out
+	})
+	s.mustKubectl("delete", "pod", "crash", "--timeout=60s")
+}
+
+func TestServeE2E_ConfigMapUpdateReachesVolume(t *testing.T) {
+	s := newServer(t)
+	s.mustKubectl("create", "configmap", "cfg", "--from-literal=key=one")
+	s.apply(`apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "while true; do echo \"key=$(cat /cfg/key) sub=$(cat /sub)\"; sleep 0.5; done"]
+    volumeMounts:
+    - {name: cfg, mountPath: /cfg}
+    - {name: cfg, mountPath: /sub, subPath: key}
+  volumes:
+  - name: cfg
+    configMap: {name: cfg}
+`)
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/reader", "--timeout=60s")
+	eventually(t, 20*time.Second, "the first value", func() (bool, string) {
+		out := s.logFile("reader", "main")
+		return strings.Contains(out, "key=one sub=one"), out
+	})
+
+	// kubectl create ... --dry-run=client -o yaml | kubectl apply -f -
+	yaml := s.mustKubectl("create", "configmap", "cfg", "--from-literal=key=two", "-o", "yaml", "--dry-run=client")
+	cmd := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(yaml)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	// The volume follows; the subPath mount keeps what it had, as the
+	// kubelet's.
+	eventually(t, 20*time.Second, "the new value in the volume", func() (bool, string) {
+		out := s.logFile("reader", "main")
+		return strings.Contains(out, "key=two sub=one"), out
+	})
+	s.mustKubectl("delete", "pod", "reader", "--timeout=60s")
+}
+
+func TestServeE2E_ServicesNodesEvents(t *testing.T) {
+	s := newServer(t)
+	s.mustKubectl("create", "service", "clusterip", "x", "--tcp=80:8080")
+	ip := s.mustKubectl("get", "service", "x", "-o", "jsonpath={.spec.clusterIP}")
+	if !strings.HasPrefix(ip, "10.9") || ip == "10.96.0.1" {
+		t.Errorf("service x: clusterIP %q", ip)
+	}
+	s.apply(strings.Replace(podYAML("web", "", "Always", "sleep 3600"), "metadata:\n", "metadata:\n  labels: {app: web}\n", 1))
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
+	s.mustKubectl("expose", "pod", "web", "--port", "80", "--type", "NodePort")
+	out := s.mustKubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.selector.app}")
+	if f := strings.Fields(out); len(f) != 3 || f[0] == ip || !strings.HasPrefix(f[0], "10.") || f[1] < "30000" || f[2] != "web" {
+		t.Errorf("service web: %q", out)
+	}
+	ep := s.mustKubectl("get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}")
+	if !strings.HasPrefix(ep, "127.0.0.1:") {
+		t.Errorf("kubernetes endpoints: %q", ep)
+	}
+	if out := s.mustKubectl("describe", "service", "kubernetes"); !regexp.MustCompile(`Endpoints:\s+127\.0\.0\.1:\d+`).MatchString(out) {
+		t.Errorf("describe service kubernetes:\n%s", out)
+	}
+	nodes := s.mustKubectl("get", "nodes", "-o", "wide")
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(hostname(t)) + `\s+Ready\s+<none>\s+\S+\s+v1\.32\.0-peapod\s`).MatchString(nodes) {
+		t.Errorf("get nodes -o wide:\n%s", nodes)
+	}
+	if ev := s.mustKubectl("get", "events"); !strings.Contains(ev, "pod/web") || !strings.Contains(ev, "Started container main") {
+		t.Errorf("get events:\n%s", ev)
+	}
+	s.mustKubectl("delete", "pod", "web", "--timeout=60s")
+}
+
+// A client-go informer against serve sees a pod's whole life.
+func TestServeE2E_Informer(t *testing.T) {
+	s := newServer(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	record := func(what string, obj any) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Name == "inf" {
+			mu.Lock()
+			seen = append(seen, what+" "+string(p.Status.Phase))
+			mu.Unlock()
+		}
+	}
+	f := informers.NewSharedInformerFactory(cs, 2*time.Second)
+	inf := f.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { record("ADDED", obj) },
+		UpdateFunc: func(_, obj any) { record("MODIFIED", obj) },
+		DeleteFunc: func(obj any) { record("DELETED", obj) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		f.Shutdown()
+	}()
+	f.Start(stop)
+	f.WaitForCacheSync(stop)
+
+	s.apply(podYAML("inf", "", "Never", "sleep 1"))
+	eventually(t, 60*time.Second, "the informer sees the pod succeed", func() (bool, string) {
+		p, err := f.Core().V1().Pods().Lister().Pods("default").Get("inf")
+		return err == nil && p.Status.Phase == corev1.PodSucceeded, ""
+	})
+	if err := cs.CoreV1().Pods("default").Delete(context.Background(), "inf", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "ADDED, MODIFIED to Succeeded, resync, DELETED", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(seen)
+		return n > 3 && seen[0] == "ADDED Pending" && slices.Contains(seen, "MODIFIED Running") &&
+			slices.Contains(seen, "MODIFIED Succeeded") && strings.HasPrefix(seen[n-1], "DELETED"), strings.Join(seen, "\n")
+	})
+	if inf.LastSyncResourceVersion() == "" {
+		t.Error("no resourceVersion")
+	}
+}
