@@ -138,11 +138,12 @@ func (w *worker) leave() {
 	w.followWG.Wait()
 }
 
-// TearDown removes everything the runtime and the pods directory hold of
-// the sandbox id (a pod UID): its containers, killed at once, its volumes
-// and the sandbox. It is the garbage collection of pods that no longer
-// exist; logs stay.
-func TearDown(ctx context.Context, rt runtime.Runtime, podsDir, id string) error {
+// TearDown removes everything the node holds of sandbox sb (a pod's): its
+// containers, killed at once, its network attachment, volumes and the
+// sandbox. It is the garbage collection of pods that no longer exist; logs
+// stay.
+func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
+	rt, id := cfg.Runtime, sb.ID
 	list, err := rt.ListContainers(ctx, id)
 	if err != nil {
 		return err
@@ -161,10 +162,15 @@ func TearDown(ctx context.Context, rt runtime.Runtime, podsDir, id string) error
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	if cfg.Network != nil && sb.NetNS != "" {
+		if err := cfg.Network.Detach(ctx, id, sb.NetNS); err != nil {
+			return err
+		}
+	}
 	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return err
 	}
-	dir := filepath.Join(podsDir, id)
+	dir := filepath.Join(cfg.PodsDir, id)
 	if err := volume.TearDown(dir); err != nil {
 		return err
 	}

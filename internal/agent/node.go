@@ -476,7 +476,7 @@ func (n *node) collect(ctx context.Context) {
 			continue
 		}
 		n.log.Info("removing the sandbox of a pod that no longer runs here", "sandbox", sb.ID, "pod", sb.Namespace+"/"+sb.Name)
-		if err := TearDown(ctx, rt, n.cfg.Worker.PodsDir, sb.ID); err != nil && !errors.Is(err, context.Canceled) {
+		if err := TearDown(ctx, n.cfg.Worker, sb); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Warn("sandbox not removed", "sandbox", sb.ID, "err", err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"peapod/internal/image"
 	"peapod/internal/network"
+	"peapod/internal/runtime"
 	"peapod/internal/runtime/conmon"
 )
 
@@ -110,7 +111,23 @@ func (g *globals) containerRuntime() (*conmon.Runtime, error) {
 }
 
 // podNetwork is the pod network, its state under the run root: addresses,
-// veths and rules do not outlive a reboot either.
-func (g *globals) podNetwork() (*network.CNI, error) {
-	return network.New(network.Config{Dir: filepath.Join(g.runRoot, "cni"), Bridge: g.bridge, PodCIDR: g.podCIDR})
+// veths and rules do not outlive a reboot either. What the pods of a
+// crashed peapod left on it (sandboxes rt no longer has) is released first.
+func (g *globals) podNetwork(ctx context.Context, rt runtime.Runtime, errOut io.Writer) (*network.CNI, error) {
+	podNet, err := network.New(network.Config{Dir: filepath.Join(g.runRoot, "cni"), Bridge: g.bridge, PodCIDR: g.podCIDR})
+	if err != nil {
+		return nil, err
+	}
+	sandboxes, err := rt.ListSandboxes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	for _, sb := range sandboxes {
+		live = append(live, sb.ID)
+	}
+	if err := podNet.Reconcile(ctx, live); err != nil {
+		fmt.Fprintln(errOut, "peapod:", err) // leftovers do not stop new pods
+	}
+	return podNet, nil
 }

@@ -28,6 +28,10 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 	if err != nil {
 		return nil, err
 	}
+	podNet, err := g.podNetwork(ctx, rt, s.Err)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -41,6 +45,7 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 				PodsDir: filepath.Join(g.root, "pods"),
 				LogsDir: filepath.Join(g.root, "logs"),
 				Pull:    agent.PullMissing,
+				Network: podNet,
 			},
 			Log: slog.New(slog.NewTextHandler(s.Err, nil)),
 		})

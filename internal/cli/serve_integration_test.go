@@ -73,6 +73,8 @@ func newServer(t *testing.T) *server {
 		}
 		s.kubectl("delete", "pods", "--all", "--wait", "--timeout=60s")
 		s.stop(syscall.SIGTERM)
+		// The monitors of a serve killed with SIGKILL became ours.
+		testenv.ReapAdoptedZombies("conmon")
 		if t.Failed() {
 			t.Logf("serve's output:\n%s", s.logs.String())
 		}

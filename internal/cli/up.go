@@ -73,21 +73,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	if err != nil {
 		return err
 	}
-	podNet, err := g.podNetwork()
+	podNet, err := g.podNetwork(ctx, rt, s.Err)
 	if err != nil {
 		return err
-	}
-	// Release what pods of a crashed peapod left on the network.
-	sandboxes, err := rt.ListSandboxes(ctx)
-	if err != nil {
-		return err
-	}
-	var live []string
-	for _, sb := range sandboxes {
-		live = append(live, sb.ID)
-	}
-	if err := podNet.Reconcile(ctx, live); err != nil {
-		fmt.Fprintln(s.Err, "peapod:", err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +172,32 @@ func (l Leaks) removeCgroupRoot() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReapAdoptedZombies reaps the zombie children of this process named comm.
+// A test binary that made itself a child subreaper (the conmon runtime
+// does) inherits the monitors of a peapod subprocess it killed; nothing
+// else would reap them once they exit.
+func ReapAdoptedZombies(comm string) {
+	self := strconv.Itoa(os.Getpid())
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + p.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(string(stat[end+1:]))
+		if string(stat[open+1:end]) == comm && len(f) > 1 && f[0] == "Z" && f[1] == self {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+	}
 }
