@@ -205,12 +205,40 @@ type StopRequest struct {
 
 // ExecRequest runs a process in a running container.
 type ExecRequest struct {
-	ID      string
-	Cmd     []string
-	Env     []string // added to the container's environment
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Tty     bool
+	ID     string
+	Cmd    []string
+	Env    []string // added to the container's environment
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Tty    bool
+	// Resize carries the client's terminal size changes (Tty only).
+	Resize  <-chan TerminalSize
 	Timeout time.Duration // 0 means no timeout beyond ctx
+}
+
+// TerminalSize is a terminal's size in characters.
+type TerminalSize struct {
+	Width, Height uint16
+}
+
+// Attacher is implemented by runtimes that can connect to a running
+// container's own stdio (kubectl attach, run -it). It is optional: not
+// every Runtime supervises its containers' stdio.
+type Attacher interface {
+	// Attach relays Stdin to the container's stdin and its output to
+	// Stdout/Stderr until the container exits, Stdin ends (without Tty:
+	// the output keeps coming) or ctx is done. A nil stream is not
+	// attached.
+	Attach(ctx context.Context, req AttachRequest) error
+}
+
+// AttachRequest connects to a running container's stdio.
+type AttachRequest struct {
+	ID     string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Tty    bool
+	Resize <-chan TerminalSize
 }

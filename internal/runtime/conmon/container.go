@@ -385,8 +385,9 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 		done := r.exits[id]
 		r.mu.Unlock()
 		if done == nil {
-			// Not our child: wait for the exit file alone.
-			for !exists(filepath.Join(r.containerDir(id), exitFile)) {
+			// Not our child: wait for the exit file alone, or for the
+			// container to be removed by its owner meanwhile.
+			for !exists(filepath.Join(r.containerDir(id), exitFile)) && exists(r.containerDir(id)) {
 				select {
 				case <-ctx.Done():
 					return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())

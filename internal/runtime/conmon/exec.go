@@ -1,14 +1,16 @@
 package conmon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -59,20 +61,23 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		defer cancel()
 	}
 	args := append(globalArgs(r.runtimePath, r.stateRoot()), "exec", "--process", procFile, "--pid-file", pidFile)
+	var console *consoleSocket
 	if req.Tty {
-		args = append(args, "--tty")
+		// The runtime hands over the master of the process's own pty, so
+		// sizes set on it reach the process (crun would not pass its own
+		// terminal's SIGWINCH on).
+		if console, err = listenConsole(); err != nil {
+			return 0, fmt.Errorf("exec in container %s: %w", req.ID, err)
+		}
+		defer console.Close()
+		args = append(args, "--tty", "--console-socket", console.path)
 	}
 	args = append(args, req.ID)
 	cmd := exec.CommandContext(ctx, r.runtimePath, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
+	var runtimeOut bytes.Buffer
 	if req.Tty {
-		// "<runtime> exec --tty" puts its own stdin in raw mode, so it
-		// must be a terminal: give it one and relay through the master.
-		closeTTY, err := attachTerminal(cmd, req.Stdin, req.Stdout)
-		if err != nil {
-			return 0, fmt.Errorf("exec in container %s: %w", req.ID, err)
-		}
-		defer closeTTY()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &runtimeOut, &runtimeOut
 	}
 	// Kill the process, not crun: crun then reaps it and exits. Were
 	// crun killed first, the process would be orphaned to us (subreaper)
@@ -86,7 +91,15 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	// A killed process may leave its stdio copiers waiting on a writer
 	// that some grandchild still holds.
 	cmd.WaitDelay = 2 * time.Second
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		if console != nil {
+			go console.relay(req.Stdin, req.Stdout, req.Resize)
+		}
+		err = cmd.Wait()
+		if console != nil {
+			console.drain(2 * time.Second)
+		}
+	}
 	reapForeignZombies()
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("exec %q in container %s: %w", req.Cmd, req.ID, ctx.Err())
@@ -96,52 +109,120 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		return exitErr.ExitCode(), nil
 	}
 	if err != nil {
+		if runtimeOut.Len() > 0 {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(runtimeOut.Bytes()))
+		}
 		return 0, &RunError{Command: append([]string{r.runtimePath}, args...), Inner: err}
 	}
 	return 0, nil
 }
 
-// attachTerminal makes a pty's slave cmd's stdio and copies between its
-// master and in/out. The returned func waits for the output copy.
-func attachTerminal(cmd *exec.Cmd, in io.Reader, out io.Writer) (func(), error) {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+// consoleSocket receives a pty master from the runtime (--console-socket)
+// and relays between it and the client.
+type consoleSocket struct {
+	dir, path string
+	ln        *net.UnixListener
+	mu        sync.Mutex
+	master    *os.File
+	copied    chan struct{} // closed when the output copy ends
+}
+
+func listenConsole() (*consoleSocket, error) {
+	// A short path of its own: sun_path has room for 107 bytes only.
+	dir, err := os.MkdirTemp("", "peapod-console-")
 	if err != nil {
-		return nil, fmt.Errorf("open pty: %w", err)
+		return nil, err
 	}
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, fmt.Errorf("unlock pty: %w", err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	path := filepath.Join(dir, "sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		master.Close()
-		return nil, fmt.Errorf("pty number: %w", err)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("console socket: %w", err)
 	}
-	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	return &consoleSocket{dir: dir, path: path, ln: ln, copied: make(chan struct{})}, nil
+}
+
+// relay takes the master the runtime sends and copies both ways; it
+// returns when the output ends.
+func (c *consoleSocket) relay(in io.Reader, out io.Writer, resize <-chan runtime.TerminalSize) {
+	defer close(c.copied)
+	master, err := c.receive()
 	if err != nil {
-		master.Close()
-		return nil, fmt.Errorf("open pty slave: %w", err)
+		return
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	c.mu.Lock()
+	c.master = master
+	c.mu.Unlock()
 	if in != nil {
 		go func() { _, _ = io.Copy(master, in) }()
 	}
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		if out == nil {
-			out = io.Discard
-		}
-		// Ends with EIO once the last slave holder (crun) is gone.
-		_, _ = io.Copy(out, master)
-	}()
-	closed := false
-	return func() {
-		if !closed {
-			closed = true
-			slave.Close()
-			<-copied
-			master.Close()
-		}
-	}, nil
+	if resize != nil {
+		go func() {
+			for sz := range resize {
+				c.mu.Lock()
+				if c.master != nil {
+					_ = unix.IoctlSetWinsize(int(c.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+				}
+				c.mu.Unlock()
+			}
+		}()
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	// Ends with EIO once the process and its children closed the slave.
+	_, _ = io.Copy(out, master)
+}
+
+func (c *consoleSocket) receive() (*os.File, error) {
+	_ = c.ln.SetDeadline(time.Now().Add(30 * time.Second))
+	conn, err := c.ln.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, fmt.Errorf("console socket: no file descriptor received")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, fmt.Errorf("console socket: no file descriptor received")
+	}
+	for _, fd := range fds[1:] {
+		unix.Close(fd)
+	}
+	// Non-blocking, so that the poller can interrupt a read at Close.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
+	unix.CloseOnExec(fds[0])
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}
+
+// drain gives the output copy up to d to finish once the process is gone;
+// a background process may hold the terminal open forever.
+func (c *consoleSocket) drain(d time.Duration) {
+	c.ln.Close() // a runtime that failed never connects
+	select {
+	case <-c.copied:
+	case <-time.After(d):
+	}
+}
+
+func (c *consoleSocket) Close() error {
+	c.ln.Close()
+	c.mu.Lock()
+	if c.master != nil {
+		c.master.Close()
+		c.master = nil
+	}
+	c.mu.Unlock()
+	return os.RemoveAll(c.dir)
 }
