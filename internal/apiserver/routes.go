@@ -152,6 +152,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 		s.bind(w, r, q)
 		return
 	}
+	if q.res.GroupVersion.Group == "" && q.res.Resource.Resource == "pods" && q.name != "" {
+		switch q.subresource {
+		case "log", "exec", "attach", "portforward":
+			s.serveConnect(w, r, q)
+			return
+		}
+	}
 	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" {
 		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), r.Method+" "+q.subresource))
 		return

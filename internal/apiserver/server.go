@@ -41,6 +41,8 @@ type Config struct {
 	BookmarkInterval time.Duration
 	// ServiceIP is the ClusterIP of the default/kubernetes Service.
 	ServiceIP string
+	// Streams serves pods' log, exec, attach and portforward (nil: 503).
+	Streams NodeStreams
 }
 
 // Server serves the Kubernetes API for Config.Resources.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"peapod/internal/agent"
 	"peapod/internal/apiserver"
 	"peapod/internal/registry"
 	"peapod/internal/store"
@@ -51,11 +52,18 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 	defer st.Close()
+	// The node agent's streaming side: logs, exec, attach, port-forward
+	// reach the containers through it, as kube-apiserver reaches the kubelet.
+	rt, err := g.containerRuntime()
+	if err != nil {
+		return err
+	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:     st,
 		Resources: registry.Resources(),
 		PKIDir:    filepath.Join(g.root, "pki"),
 		Listen:    f.listen,
+		Streams:   agent.NewStreams(rt, filepath.Join(g.root, "logs")),
 	})
 	if err != nil {
 		return err
