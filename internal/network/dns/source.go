@@ -1,0 +1,195 @@
+package dns
+
+import (
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+)
+
+// Listers is the Source of `peapod serve`: informer caches, so the
+// EndpointSlices are whatever the endpoints controller wrote.
+type Listers struct {
+	NamespaceLister     corelisters.NamespaceLister
+	ServiceLister       corelisters.ServiceLister
+	EndpointSliceLister discoverylisters.EndpointSliceLister
+	PodLister           corelisters.PodLister
+}
+
+var _ Source = Listers{}
+
+// Namespace implements Source.
+func (l Listers) Namespace(name string) bool {
+	_, err := l.NamespaceLister.Get(name)
+	return err == nil
+}
+
+// Service implements Source.
+func (l Listers) Service(namespace, name string) *corev1.Service {
+	svc, err := l.ServiceLister.Services(namespace).Get(name)
+	if err != nil {
+		return nil
+	}
+	return svc
+}
+
+// Services implements Source.
+func (l Listers) Services() []*corev1.Service {
+	svcs, _ := l.ServiceLister.List(labels.Everything())
+	return svcs
+}
+
+// EndpointSlices implements Source.
+func (l Listers) EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice {
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
+	slices, _ := l.EndpointSliceLister.EndpointSlices(namespace).List(sel)
+	return slices
+}
+
+// PodIP implements Source.
+func (l Listers) PodIP(namespace, ip string) bool {
+	pods, _ := l.PodLister.Pods(namespace).List(labels.Everything())
+	for _, p := range pods {
+		if hasIP(p, ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasIP(p *corev1.Pod, ip string) bool {
+	if p.Status.PodIP == ip {
+		return true
+	}
+	for _, a := range p.Status.PodIPs {
+		if a.IP == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// Static is the Source of `peapod up`: the Services of its files and its
+// pods as their workers report them. Without an endpoints controller, a
+// Service's endpoints are derived here from the pods its selector picks,
+// as the EndpointSlice controller would write them.
+type Static struct {
+	services []*corev1.Service
+	mu       sync.Mutex
+	pods     map[string]*corev1.Pod // by namespace/name
+}
+
+var _ Source = (*Static)(nil)
+
+// NewStatic serves services (their cluster IPs already allocated).
+func NewStatic(services []*corev1.Service) *Static {
+	return &Static{services: services, pods: map[string]*corev1.Pod{}}
+}
+
+// SetPod records a pod's latest status (a worker's Reporter.Status).
+func (s *Static) SetPod(pod *corev1.Pod) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pods[namespaceOf(pod.Namespace)+"/"+pod.Name] = pod.DeepCopy()
+}
+
+func namespaceOf(ns string) string {
+	if ns == "" {
+		return corev1.NamespaceDefault
+	}
+	return ns
+}
+
+// Namespace implements Source: default, and those that hold a Service or
+// a pod of the files.
+func (s *Static) Namespace(name string) bool {
+	if name == corev1.NamespaceDefault {
+		return true
+	}
+	for _, svc := range s.services {
+		if namespaceOf(svc.Namespace) == name {
+			return true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pods {
+		if namespaceOf(p.Namespace) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Service implements Source.
+func (s *Static) Service(namespace, name string) *corev1.Service {
+	for _, svc := range s.services {
+		if svc.Name == name && namespaceOf(svc.Namespace) == namespace {
+			return svc
+		}
+	}
+	return nil
+}
+
+// Services implements Source.
+func (s *Static) Services() []*corev1.Service { return s.services }
+
+// EndpointSlices implements Source: one slice of the pods with an
+// address that the Service selects, ready as the controller has it (the
+// pod's Ready condition, or publishNotReadyAddresses), with the hostname
+// of pods whose subdomain is the Service.
+func (s *Static) EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice {
+	svc := s.Service(namespace, service)
+	if svc == nil || len(svc.Spec.Selector) == 0 {
+		return nil
+	}
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	sl := &discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4}
+	for _, p := range svc.Spec.Ports {
+		name, proto, port := p.Name, p.Protocol, p.TargetPort.IntVal
+		if port == 0 {
+			port = p.Port
+		}
+		sl.Ports = append(sl.Ports, discoveryv1.EndpointPort{Name: &name, Protocol: &proto, Port: &port})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pods {
+		if namespaceOf(p.Namespace) != namespace || p.Status.PodIP == "" || p.DeletionTimestamp != nil ||
+			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		ready := svc.Spec.PublishNotReadyAddresses || podReady(p)
+		ep := discoveryv1.Endpoint{Addresses: []string{p.Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
+		if p.Spec.Hostname != "" && p.Spec.Subdomain == service {
+			h := p.Spec.Hostname
+			ep.Hostname = &h
+		}
+		sl.Endpoints = append(sl.Endpoints, ep)
+	}
+	return []*discoveryv1.EndpointSlice{sl}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// PodIP implements Source.
+func (s *Static) PodIP(namespace, ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pods {
+		if namespaceOf(p.Namespace) == namespace && hasIP(p, ip) {
+			return true
+		}
+	}
+	return false
+}
