@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"runtime"
 	"slices"
 	"strconv"
@@ -140,7 +141,24 @@ func podEnv(in containerInput) ([]corev1.EnvVar, error) {
 	c, pod := in.Container, in.Pod
 	ns := namespaceOf(pod.Namespace)
 	src := objectCache{objects: in.Objects, namespace: ns}
+	links, err := serviceLinks(pod, in.Objects)
+	if err != nil {
+		return nil, err
+	}
+	linkVals := make(map[string]string, len(links))
+	for _, l := range links {
+		linkVals[l.Name] = l.Value
+	}
 	env := envSet{vals: map[string]string{}}
+	// $(VAR) in env values sees the variables defined so far, then the
+	// service links (the kubelet's MappingFuncFor(tmpEnv, serviceEnv)).
+	lookup := func(name string) (string, bool) {
+		if v, ok := env.lookup(name); ok {
+			return v, ok
+		}
+		v, ok := linkVals[name]
+		return v, ok
+	}
 	for _, from := range c.EnvFrom {
 		var data map[string]string
 		switch {
@@ -174,7 +192,7 @@ func podEnv(in containerInput) ([]corev1.EnvVar, error) {
 	for _, e := range c.Env {
 		value := e.Value
 		if value != "" {
-			value = expand(value, env.lookup)
+			value = expand(value, lookup)
 		} else if e.ValueFrom != nil {
 			v, ok, err := valueFrom(e.ValueFrom, in, &src)
 			if err != nil {
@@ -187,11 +205,95 @@ func podEnv(in containerInput) ([]corev1.EnvVar, error) {
 		}
 		env.set(e.Name, value)
 	}
+	// The service links go last, under what envFrom and env defined.
+	for _, l := range links {
+		if _, ok := env.lookup(l.Name); !ok {
+			env.set(l.Name, l.Value)
+		}
+	}
 	out := make([]corev1.EnvVar, len(env.names))
 	for i, name := range env.names {
 		out[i] = corev1.EnvVar{Name: name, Value: env.vals[name]}
 	}
 	return out, nil
+}
+
+// serviceLinks are the kubelet's service environment variables
+// (getServiceEnvVarMap, envvars.FromServices) for the Services that exist
+// now: those with a cluster IP in the pod's namespace unless
+// enableServiceLinks is false, and always default/kubernetes. Services go
+// by name, so the order is stable (the kubelet's is a map's).
+func serviceLinks(pod *corev1.Pod, objects Objects) ([]corev1.EnvVar, error) {
+	if objects == nil {
+		return nil, nil
+	}
+	byName := map[string]*corev1.Service{}
+	def, err := objects.ServicesIn(corev1.NamespaceDefault)
+	if err != nil {
+		return nil, fmt.Errorf("services for the environment: %w", err)
+	}
+	for _, svc := range def {
+		if svc.Name == "kubernetes" && serviceIPSet(svc) {
+			byName[svc.Name] = svc
+		}
+	}
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		svcs, err := objects.ServicesIn(namespaceOf(pod.Namespace))
+		if err != nil {
+			return nil, fmt.Errorf("services for the environment: %w", err)
+		}
+		for _, svc := range svcs {
+			if serviceIPSet(svc) {
+				byName[svc.Name] = svc
+			}
+		}
+	}
+	var out []corev1.EnvVar
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, serviceVars(byName[name])...)
+	}
+	return out, nil
+}
+
+func serviceIPSet(svc *corev1.Service) bool {
+	ip := svc.Spec.ClusterIP
+	return ip != "" && ip != corev1.ClusterIPNone && len(svc.Spec.Ports) > 0
+}
+
+// serviceVars are one Service's variables: NAME_SERVICE_HOST, _PORT (the
+// first port) and _PORT_<PORTNAME>, then the Docker link ones for each
+// port; NAME is the Service's name upper-cased with '-' as '_'.
+func serviceVars(svc *corev1.Service) []corev1.EnvVar {
+	envName := func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
+	prefix := envName(svc.Name)
+	ip := svc.Spec.ClusterIP
+	out := []corev1.EnvVar{
+		{Name: prefix + "_SERVICE_HOST", Value: ip},
+		{Name: prefix + "_SERVICE_PORT", Value: strconv.Itoa(int(svc.Spec.Ports[0].Port))},
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name != "" {
+			out = append(out, corev1.EnvVar{Name: prefix + "_SERVICE_PORT_" + envName(p.Name), Value: strconv.Itoa(int(p.Port))})
+		}
+	}
+	for i, p := range svc.Spec.Ports {
+		proto := string(p.Protocol)
+		if proto == "" {
+			proto = string(corev1.ProtocolTCP)
+		}
+		url := strings.ToLower(proto) + "://" + net.JoinHostPort(ip, strconv.Itoa(int(p.Port)))
+		if i == 0 {
+			out = append(out, corev1.EnvVar{Name: prefix + "_PORT", Value: url})
+		}
+		pp := fmt.Sprintf("%s_PORT_%d_%s", prefix, p.Port, strings.ToUpper(proto))
+		out = append(out,
+			corev1.EnvVar{Name: pp, Value: url},
+			corev1.EnvVar{Name: pp + "_PROTO", Value: strings.ToLower(proto)},
+			corev1.EnvVar{Name: pp + "_PORT", Value: strconv.Itoa(int(p.Port))},
+			corev1.EnvVar{Name: pp + "_ADDR", Value: ip},
+		)
+	}
+	return out
 }
 
 // valueFrom resolves one env source; ok is false when an optional

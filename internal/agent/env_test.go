@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -467,5 +468,116 @@ func TestNodeAllocatable(t *testing.T) {
 		if q, ok := a[r]; !ok || q.Sign() <= 0 {
 			t.Errorf("%s = %v", r, a[r])
 		}
+	}
+}
+
+func TestServiceLinks(t *testing.T) {
+	svc := func(ns, name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: ports}}
+	}
+	objs := &StaticObjects{Services: []*corev1.Service{
+		svc("shop", "web-api", "10.96.0.5",
+			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
+			corev1.ServicePort{Name: "metrics", Port: 9113, Protocol: corev1.ProtocolUDP}),
+		svc("shop", "db", "10.96.0.6", corev1.ServicePort{Port: 5432}),
+		svc("shop", "headless", "None", corev1.ServicePort{Port: 80}),
+		svc("default", "kubernetes", "10.96.0.1", corev1.ServicePort{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}),
+		svc("default", "elsewhere", "10.96.0.7", corev1.ServicePort{Port: 80}),
+	}}
+	db := []corev1.EnvVar{
+		{Name: "DB_SERVICE_HOST", Value: "10.96.0.6"},
+		{Name: "DB_SERVICE_PORT", Value: "5432"},
+		{Name: "DB_PORT", Value: "tcp://10.96.0.6:5432"},
+		{Name: "DB_PORT_5432_TCP", Value: "tcp://10.96.0.6:5432"},
+		{Name: "DB_PORT_5432_TCP_PROTO", Value: "tcp"},
+		{Name: "DB_PORT_5432_TCP_PORT", Value: "5432"},
+		{Name: "DB_PORT_5432_TCP_ADDR", Value: "10.96.0.6"},
+	}
+	kubernetes := []corev1.EnvVar{
+		{Name: "KUBERNETES_SERVICE_HOST", Value: "10.96.0.1"},
+		{Name: "KUBERNETES_SERVICE_PORT", Value: "443"},
+		{Name: "KUBERNETES_SERVICE_PORT_HTTPS", Value: "443"},
+		{Name: "KUBERNETES_PORT", Value: "tcp://10.96.0.1:443"},
+		{Name: "KUBERNETES_PORT_443_TCP", Value: "tcp://10.96.0.1:443"},
+		{Name: "KUBERNETES_PORT_443_TCP_PROTO", Value: "tcp"},
+		{Name: "KUBERNETES_PORT_443_TCP_PORT", Value: "443"},
+		{Name: "KUBERNETES_PORT_443_TCP_ADDR", Value: "10.96.0.1"},
+	}
+	webAPI := []corev1.EnvVar{
+		{Name: "WEB_API_SERVICE_HOST", Value: "10.96.0.5"},
+		{Name: "WEB_API_SERVICE_PORT", Value: "80"},
+		{Name: "WEB_API_SERVICE_PORT_HTTP", Value: "80"},
+		{Name: "WEB_API_SERVICE_PORT_METRICS", Value: "9113"},
+		{Name: "WEB_API_PORT", Value: "tcp://10.96.0.5:80"},
+		{Name: "WEB_API_PORT_80_TCP", Value: "tcp://10.96.0.5:80"},
+		{Name: "WEB_API_PORT_80_TCP_PROTO", Value: "tcp"},
+		{Name: "WEB_API_PORT_80_TCP_PORT", Value: "80"},
+		{Name: "WEB_API_PORT_80_TCP_ADDR", Value: "10.96.0.5"},
+		{Name: "WEB_API_PORT_9113_UDP", Value: "udp://10.96.0.5:9113"},
+		{Name: "WEB_API_PORT_9113_UDP_PROTO", Value: "udp"},
+		{Name: "WEB_API_PORT_9113_UDP_PORT", Value: "9113"},
+		{Name: "WEB_API_PORT_9113_UDP_ADDR", Value: "10.96.0.5"},
+	}
+	without := func(list []corev1.EnvVar, name string) []corev1.EnvVar {
+		return slices.DeleteFunc(slices.Clone(list), func(e corev1.EnvVar) bool { return e.Name == name })
+	}
+	cases := []struct {
+		name      string
+		namespace string
+		links     *bool
+		env       []corev1.EnvVar
+		objects   Objects
+		want      []corev1.EnvVar
+	}{
+		{name: "namespace's services and default/kubernetes, by name", links: nil, objects: objs,
+			want: slices.Concat(db, kubernetes, webAPI)},
+		{name: "enableServiceLinks false keeps kubernetes", links: ptr(false), objects: objs, want: kubernetes},
+		{name: "in default", namespace: "default", links: ptr(true), objects: objs,
+			want: slices.Concat([]corev1.EnvVar{
+				{Name: "ELSEWHERE_SERVICE_HOST", Value: "10.96.0.7"},
+				{Name: "ELSEWHERE_SERVICE_PORT", Value: "80"},
+				{Name: "ELSEWHERE_PORT", Value: "tcp://10.96.0.7:80"},
+				{Name: "ELSEWHERE_PORT_80_TCP", Value: "tcp://10.96.0.7:80"},
+				{Name: "ELSEWHERE_PORT_80_TCP_PROTO", Value: "tcp"},
+				{Name: "ELSEWHERE_PORT_80_TCP_PORT", Value: "80"},
+				{Name: "ELSEWHERE_PORT_80_TCP_ADDR", Value: "10.96.0.7"},
+			}, kubernetes)},
+		{name: "no services", objects: &StaticObjects{}, want: []corev1.EnvVar{}},
+		{name: "env expands service variables and overrides them", links: ptr(false), objects: objs,
+			env: []corev1.EnvVar{
+				{Name: "API", Value: "https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"},
+				{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"},
+				{Name: "NOPE", Value: "$(DB_SERVICE_HOST)"},
+			},
+			want: slices.Concat([]corev1.EnvVar{
+				{Name: "API", Value: "https://10.96.0.1:443"},
+				{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"},
+				{Name: "NOPE", Value: "$(DB_SERVICE_HOST)"},
+			}, without(kubernetes, "KUBERNETES_SERVICE_PORT"))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := envPod()
+			if tc.namespace != "" {
+				pod.Namespace = tc.namespace
+			}
+			pod.Spec.EnableServiceLinks = tc.links
+			c := &corev1.Container{Name: "c", Env: tc.env}
+			got, err := podEnv(containerInput{Pod: pod, Container: c, Objects: tc.objects})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("podEnv =\n %q\nwant\n %q", got, tc.want)
+			}
+		})
+	}
+	// Commands see the service variables like any other.
+	env, err := podEnv(containerInput{Pod: envPod(), Container: &corev1.Container{Name: "c"}, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := expandCommand([]string{"wget", "$(WEB_API_SERVICE_HOST):$(WEB_API_SERVICE_PORT_HTTP)"}, env); got[1] != "10.96.0.5:80" {
+		t.Errorf("expanded command %q", got)
 	}
 }

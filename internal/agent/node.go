@@ -173,7 +173,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	all := informers.NewSharedInformerFactory(n.client, 0)
 	podInformer := onNode.Core().V1().Pods()
 	n.pods = podInformer.Lister()
-	n.objects = listerObjects{configMaps: all.Core().V1().ConfigMaps().Lister(), secrets: all.Core().V1().Secrets().Lister()}
+	n.objects = listerObjects{configMaps: all.Core().V1().ConfigMaps().Lister(), secrets: all.Core().V1().Secrets().Lister(), services: all.Core().V1().Services().Lister()}
 	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.syncPod(asPod(obj)) },
 		UpdateFunc: func(_, obj any) { n.syncPod(asPod(obj)) },
@@ -541,6 +541,12 @@ func klogName(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 type listerObjects struct {
 	configMaps corelisters.ConfigMapLister
 	secrets    corelisters.SecretLister
+	services   corelisters.ServiceLister
+}
+
+// ServicesIn implements Objects.
+func (o listerObjects) ServicesIn(namespace string) ([]*corev1.Service, error) {
+	return o.services.Services(namespace).List(labels.Everything())
 }
 
 // ConfigMap implements Objects.

@@ -10,6 +10,18 @@ import (
 type StaticObjects struct {
 	ConfigMaps []*corev1.ConfigMap
 	Secrets    []*corev1.Secret
+	Services   []*corev1.Service
+}
+
+// ServicesIn implements Objects.
+func (s *StaticObjects) ServicesIn(namespace string) ([]*corev1.Service, error) {
+	var out []*corev1.Service
+	for _, svc := range s.Services {
+		if namespaceOf(svc.Namespace) == namespace {
+			out = append(out, svc)
+		}
+	}
+	return out, nil
 }
 
 // ConfigMap implements Objects.

@@ -80,9 +80,9 @@ func hostsFile(pod *corev1.Pod, hostname, domain string, podIPs []string, nodeHo
 // writePodFiles writes the kubelet-managed /etc/hosts, /etc/hostname and
 // /etc/resolv.conf of a pod. kernelName is the sandbox's hostname (the
 // node's with hostNetwork); podIPs are empty until pods have networking.
-// Until cluster DNS exists, ClusterFirst falls back to the host's resolvers
+// Without clusterDNS, ClusterFirst falls back to the host's resolvers
 // (dnsPolicy Default), as the kubelet does without a cluster DNS.
-func writePodFiles(podDir string, pod *corev1.Pod, kernelName string, podIPs []string) (podFiles, error) {
+func writePodFiles(podDir string, pod *corev1.Pod, kernelName string, podIPs, clusterDNS []string) (podFiles, error) {
 	f := podFiles{
 		Hosts:      filepath.Join(podDir, "etc-hosts"),
 		Hostname:   filepath.Join(podDir, "etc-hostname"),
@@ -100,7 +100,7 @@ func writePodFiles(podDir string, pod *corev1.Pod, kernelName string, podIPs []s
 	if err != nil {
 		hostResolv = nil // no host resolver: as if it were empty
 	}
-	resolv := resolvConf(pod, hostResolv, nil, clusterDomain)
+	resolv := resolvConf(pod, hostResolv, clusterDNS, clusterDomain)
 	for _, w := range []struct {
 		path string
 		data []byte

@@ -93,7 +93,7 @@ func TestWritePodFiles_HostNetworkUsesNodeHosts(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: corev1.PodSpec{HostNetwork: true}}
-	f, err := writePodFiles(dir, pod, "node-1", nil)
+	f, err := writePodFiles(dir, pod, "node-1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,8 @@ type Reporter interface {
 type Objects interface {
 	ConfigMap(namespace, name string) (*corev1.ConfigMap, error)
 	Secret(namespace, name string) (*corev1.Secret, error)
+	// Services lists a namespace's Services, for the service links.
+	ServicesIn(namespace string) ([]*corev1.Service, error)
 }
 
 // Config wires a worker to the node's mechanisms.
@@ -92,6 +94,9 @@ type Config struct {
 	// Network, if set, gives each pod without hostNetwork its address
 	// (network.CNI); without it pods have only loopback and no IPs.
 	Network Network
+	// ClusterDNS are the cluster DNS server addresses pods with dnsPolicy
+	// ClusterFirst get as nameservers; none: the host's resolvers.
+	ClusterDNS []string
 }
 
 // Network is what the agent needs of the pod network.
@@ -340,7 +345,7 @@ func (w *worker) setUp(ctx context.Context) error {
 			}
 		}
 	}
-	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs)
+	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS)
 	return err
 }
 
