@@ -32,6 +32,7 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 	if err != nil {
 		return nil, err
 	}
+	nameservers, stopDNS := startServeDNS(ctx, client, podNet.HostIP(), s.Err)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -46,6 +47,8 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 				LogsDir: filepath.Join(g.root, "logs"),
 				Pull:    agent.PullMissing,
 				Network: podNet,
+				// ClusterFirst pods resolve through the cluster DNS.
+				ClusterDNS: nameservers,
 			},
 			Log: slog.New(slog.NewTextHandler(s.Err, nil)),
 		})
@@ -56,5 +59,6 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 	return func() {
 		cancel()
 		<-done
+		stopDNS()
 	}, nil
 }

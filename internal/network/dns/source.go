@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+
+	"peapod/internal/network/services/endpoints"
 )
 
 // Listers is the Source of `peapod serve`: informer caches, so the
@@ -73,9 +75,8 @@ func hasIP(p *corev1.Pod, ip string) bool {
 }
 
 // Static is the Source of `peapod up`: the Services of its files and its
-// pods as their workers report them. Without an endpoints controller, a
-// Service's endpoints are derived here from the pods its selector picks,
-// as the EndpointSlice controller would write them.
+// pods as their workers report them, from which it computes the
+// endpoints, there being no controller to write them.
 type Static struct {
 	services []*corev1.Service
 	mu       sync.Mutex
@@ -137,49 +138,21 @@ func (s *Static) Service(namespace, name string) *corev1.Service {
 // Services implements Source.
 func (s *Static) Services() []*corev1.Service { return s.services }
 
-// EndpointSlices implements Source: one slice of the pods with an
-// address that the Service selects, ready as the controller has it (the
-// pod's Ready condition, or publishNotReadyAddresses), with the hostname
-// of pods whose subdomain is the Service.
+// EndpointSlices implements Source: those the EndpointSlice controller
+// would write for the pods reported so far.
 func (s *Static) EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice {
 	svc := s.Service(namespace, service)
-	if svc == nil || len(svc.Spec.Selector) == 0 {
+	if svc == nil || !endpoints.Managed(svc) {
 		return nil
 	}
-	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	sl := &discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4}
-	for _, p := range svc.Spec.Ports {
-		name, proto, port := p.Name, p.Protocol, p.TargetPort.IntVal
-		if port == 0 {
-			port = p.Port
-		}
-		sl.Ports = append(sl.Ports, discoveryv1.EndpointPort{Name: &name, Protocol: &proto, Port: &port})
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	pods := make([]*corev1.Pod, 0, len(s.pods))
 	for _, p := range s.pods {
-		if namespaceOf(p.Namespace) != namespace || p.Status.PodIP == "" || p.DeletionTimestamp != nil ||
-			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || !sel.Matches(labels.Set(p.Labels)) {
-			continue
-		}
-		ready := svc.Spec.PublishNotReadyAddresses || podReady(p)
-		ep := discoveryv1.Endpoint{Addresses: []string{p.Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
-		if p.Spec.Hostname != "" && p.Spec.Subdomain == service {
-			h := p.Spec.Hostname
-			ep.Hostname = &h
-		}
-		sl.Endpoints = append(sl.Endpoints, ep)
+		pods = append(pods, p)
 	}
-	return []*discoveryv1.EndpointSlice{sl}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	s.mu.Unlock()
+	_, slices := endpoints.Compute(svc, pods)
+	return slices
 }
 
 // PodIP implements Source.
