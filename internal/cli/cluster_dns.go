@@ -79,7 +79,6 @@ func startServeDNS(ctx context.Context, client kubernetes.Interface, hostIP net.
 	ctx, cancel := context.WithCancel(ctx)
 	f := informers.NewSharedInformerFactory(client, 0)
 	src := dns.Listers{
-		NamespaceLister:     f.Core().V1().Namespaces().Lister(),
 		ServiceLister:       f.Core().V1().Services().Lister(),
 		EndpointSliceLister: f.Discovery().V1().EndpointSlices().Lister(),
 		PodLister:           f.Core().V1().Pods().Lister(),

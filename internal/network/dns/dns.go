@@ -33,8 +33,6 @@ const (
 // or false; implementations answer from memory (informer caches, the
 // files given to `peapod up`) and must not block.
 type Source interface {
-	// Namespace reports whether the namespace exists.
-	Namespace(name string) bool
 	Service(namespace, name string) *corev1.Service
 	// Services lists the Services of every namespace (reverse lookups).
 	Services() []*corev1.Service

@@ -95,17 +95,22 @@ func (s *Server) lookup(name string) (targets []target, exists bool) {
 	last := len(segs) - 1
 	kind := segs[last]
 	if kind != "svc" && kind != "pod" {
-		return nil, false
+		// CoreDNS says NXDOMAIN to <name>.<zone>, but busybox's nslookup
+		// asks it for every dotless name (the search list's last entry)
+		// and exits 1 on an NXDOMAIN even when the first entry found the
+		// Service: NODATA keeps `until nslookup myservice` working and
+		// tells any resolver the same (no address).
+		return nil, len(segs) == 1
 	}
 	if last == 0 {
 		return nil, true
 	}
 	ns := segs[last-1]
-	if !s.cfg.Source.Namespace(ns) {
-		return nil, false
-	}
 	rest := segs[:last-1] // what is left of the namespace, leftmost first
 	if len(rest) == 0 {
+		// Any namespace is NODATA, as in CoreDNS since it stopped
+		// watching namespaces: <name>.svc.<zone>, the search list's
+		// middle entry, never fails a lookup.
 		return nil, true
 	}
 	if kind == "pod" {

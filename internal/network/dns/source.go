@@ -15,19 +15,12 @@ import (
 // Listers is the Source of `peapod serve`: informer caches, so the
 // EndpointSlices are whatever the endpoints controller wrote.
 type Listers struct {
-	NamespaceLister     corelisters.NamespaceLister
 	ServiceLister       corelisters.ServiceLister
 	EndpointSliceLister discoverylisters.EndpointSliceLister
 	PodLister           corelisters.PodLister
 }
 
 var _ Source = Listers{}
-
-// Namespace implements Source.
-func (l Listers) Namespace(name string) bool {
-	_, err := l.NamespaceLister.Get(name)
-	return err == nil
-}
 
 // Service implements Source.
 func (l Listers) Service(namespace, name string) *corev1.Service {
@@ -102,27 +95,6 @@ func namespaceOf(ns string) string {
 		return corev1.NamespaceDefault
 	}
 	return ns
-}
-
-// Namespace implements Source: default, and those that hold a Service or
-// a pod of the files.
-func (s *Static) Namespace(name string) bool {
-	if name == corev1.NamespaceDefault {
-		return true
-	}
-	for _, svc := range s.services {
-		if namespaceOf(svc.Namespace) == name {
-			return true
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.pods {
-		if namespaceOf(p.Namespace) == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Service implements Source.

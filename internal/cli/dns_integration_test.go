@@ -1,0 +1,79 @@
+//go:build integration
+
+package cli
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The seed's init container, `until nslookup myservice`, against the
+// cluster DNS of `peapod up`: busybox's nslookup asks every search domain
+// for A and AAAA and exits 1 on any error answer, so this passes only if
+// the DNS answers like CoreDNS. The main container sees the service links.
+func TestUp_ClusterDNS(t *testing.T) {
+	n := newNode(t)
+	out, errOut, code := n.up(`apiVersion: v1
+kind: Service
+metadata:
+  name: myservice
+spec:
+  selector: {app: nothing}
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: 9376}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: myapp-pod
+  labels: {app: myapp}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: init-myservice
+    image: busybox:1.28
+    command: ['sh', '-c', 'nslookup myservice']
+  containers:
+  - name: main
+    image: busybox:1.28
+    env:
+    - {name: EXPANDED, value: "$(MYSERVICE_SERVICE_HOST):$(MYSERVICE_SERVICE_PORT_HTTP)"}
+    command: ['sh', '-c', 'cat /etc/resolv.conf; env | grep ^MYSERVICE_ | sort; echo EXPANDED=$EXPANDED;
+      nslookup nothere >/dev/null 2>&1; echo nothere=$?;
+      nslookup myservice.default.svc.cluster.local | grep -q "Address: $MYSERVICE_SERVICE_HOST" && echo fqdn=ok']
+`, "--timeout", "90s")
+	if code != 0 {
+		t.Fatalf("up: exit %d\n%s\n%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`init-myservice \| Name:\s+myservice\.default\.svc\.cluster\.local\ninit-myservice \| Address:\s+(10\.\d+\.\d+\.\d+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no cluster IP in nslookup's output:\n%s", out)
+	}
+	ip := m[1]
+	for _, want := range []string{
+		"main | search default.svc.cluster.local svc.cluster.local cluster.local",
+		"main | options ndots:5",
+		"main | MYSERVICE_SERVICE_HOST=" + ip,
+		"main | MYSERVICE_SERVICE_PORT=80",
+		"main | MYSERVICE_SERVICE_PORT_HTTP=80",
+		"main | MYSERVICE_PORT=tcp://" + ip + ":80",
+		"main | MYSERVICE_PORT_80_TCP=tcp://" + ip + ":80",
+		"main | MYSERVICE_PORT_80_TCP_ADDR=" + ip,
+		"main | MYSERVICE_PORT_80_TCP_PORT=80",
+		"main | MYSERVICE_PORT_80_TCP_PROTO=tcp",
+		"main | EXPANDED=" + ip + ":80",
+		"main | nothere=1",
+		"main | fqdn=ok",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`main \| nameserver 10\.123\.\d+\.1\n`).MatchString(out) {
+		t.Errorf("nameserver is not the bridge gateway:\n%s", out)
+	}
+	if row := tableRow(t, out, "myapp-pod"); row[2] != "Completed" {
+		t.Errorf("pod row %q, want Completed", row)
+	}
+}
