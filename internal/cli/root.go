@@ -15,6 +15,7 @@ import (
 
 	"peapod/internal/image"
 	"peapod/internal/network"
+	"peapod/internal/network/services"
 	"peapod/internal/runtime"
 	"peapod/internal/runtime/conmon"
 )
@@ -33,6 +34,7 @@ type globals struct {
 	cgroup  string
 	podCIDR string
 	bridge  string
+	table   string // nftables table of the Services' rules
 }
 
 // exitError carries a command's exit status without printing anything more.
@@ -82,6 +84,9 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	// Tests give every node a bridge of its own.
 	root.PersistentFlags().StringVar(&g.bridge, "bridge", network.DefaultBridge, "Linux bridge of the pod network")
 	_ = root.PersistentFlags().MarkHidden("bridge")
+	// and an nftables table of its own for the Services.
+	root.PersistentFlags().StringVar(&g.table, "nft-table", services.DefaultTable, "nftables table (family ip) of the Services' rules")
+	_ = root.PersistentFlags().MarkHidden("nft-table")
 	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
 	root.SetArgs(args)
 	root.SetIn(s.In)

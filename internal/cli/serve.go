@@ -92,6 +92,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 	defer stopAgent()
+	// Services: endpoints and the nftables rules, next to the agent.
+	stopServices, err := startServices(ctx, g, loopback, s)
+	if err != nil {
+		return err
+	}
+	defer stopServices()
 
 	// Parsing client-go's schema for server-side apply leaves ~tens of MB
 	// of garbage; hand it back rather than carry it while idle.

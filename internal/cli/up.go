@@ -112,13 +112,29 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	}
 
 	rep := newUpReporter(s, len(pods) > 1, stop)
+	var reporter agent.Reporter = rep
+	if len(objs.Services) > 0 {
+		if err := allocateServices(objs.Services); err != nil {
+			return err
+		}
+		u, stopServices, err := startUpServices(ctx, g, objs.Services, rep, s)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stopServices(); err != nil {
+				fmt.Fprintln(s.Err, "peapod:", err)
+			}
+		}()
+		reporter = u
+	}
 	cfg := agent.Config{
 		Runtime:  rt,
 		Images:   images,
 		PodsDir:  filepath.Join(g.root, "pods"),
 		LogsDir:  filepath.Join(g.root, "logs"),
 		Pull:     mode,
-		Reporter: rep,
+		Reporter: reporter,
 		Objects:  &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets},
 		Network:  podNet,
 	}

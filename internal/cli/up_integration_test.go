@@ -86,6 +86,7 @@ func nodeNetwork(t *testing.T, runRoot string) []string {
 	i := int(nodeNets.Add(1))
 	cidr := fmt.Sprintf("10.123.%d.0/24", (os.Getpid()+i)%250+1)
 	bridge := fmt.Sprintf("ppc%d-%d", os.Getpid()%100000, i)
+	table := "peapod-" + bridge
 	t.Cleanup(func() {
 		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: bridge, PodCIDR: cidr})
 		if err == nil {
@@ -94,8 +95,12 @@ func nodeNetwork(t *testing.T, runRoot string) []string {
 		if err != nil {
 			t.Errorf("remove pod network %s: %v", bridge, err)
 		}
+		// serve leaves its Services' table for the pods it leaves running.
+		if err := removeTable(table); err != nil {
+			t.Error(err)
+		}
 	})
-	return []string{"--pod-cidr", cidr, "--bridge", bridge}
+	return []string{"--pod-cidr", cidr, "--bridge", bridge, "--nft-table", table}
 }
 
 // run runs peapod in-process and returns stdout, stderr and the exit status.

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"peapod/internal/network/services"
+	"peapod/internal/network/services/endpoints"
+)
+
+func (g *globals) serviceProxy() (*services.Proxy, error) {
+	return services.New(services.Config{Table: g.table, PodCIDR: g.podCIDR, Bridge: g.bridge})
+}
+
+// startServices runs, against the API server at loopback, what
+// kube-controller-manager and kube-proxy do for Services: the endpoints
+// controller and the nftables rules. The returned function stops both
+// and leaves the table: the pods keep running, and the next serve
+// resyncs it.
+func startServices(ctx context.Context, g *globals, loopback *rest.Config, s Streams) (func(), error) {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := g.serviceProxy()
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(s.Err, nil))
+	f := endpoints.NewInformers(client)
+	ctrl, err := endpoints.NewController(client, f, log)
+	if err != nil {
+		return nil, err
+	}
+	svcInf, sliceInf := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
+	kick := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { proxy.Kick() },
+		UpdateFunc: func(any, any) { proxy.Kick() },
+		DeleteFunc: func(any) { proxy.Kick() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()} {
+		if _, err := inf.AddEventHandler(kick); err != nil {
+			return nil, err
+		}
+	}
+	state := func() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
+		svcs, _ := svcInf.Lister().List(labels.Everything())
+		slices, _ := sliceInf.Lister().List(labels.Everything())
+		return svcs, slices
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	f.Start(ctx.Done())
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ctrl.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		// Not before the caches are full: an empty state would drop the
+		// rules of running pods.
+		if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
+			return
+		}
+		proxy.Run(ctx, state, func(err error) { fmt.Fprintln(s.Err, "peapod:", err) })
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		f.Shutdown()
+	}, nil
+}
