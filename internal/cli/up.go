@@ -128,15 +128,19 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		}()
 		reporter = u
 	}
+	// After allocateServices: the DNS answers with their cluster IPs.
+	nameservers, reporter, stopDNS := startUpDNS(podNet.HostIP(), objs.Services, reporter, s.Err)
+	defer stopDNS()
 	cfg := agent.Config{
-		Runtime:  rt,
-		Images:   images,
-		PodsDir:  filepath.Join(g.root, "pods"),
-		LogsDir:  filepath.Join(g.root, "logs"),
-		Pull:     mode,
-		Reporter: reporter,
-		Objects:  &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets},
-		Network:  podNet,
+		Runtime:    rt,
+		Images:     images,
+		PodsDir:    filepath.Join(g.root, "pods"),
+		LogsDir:    filepath.Join(g.root, "logs"),
+		Pull:       mode,
+		Reporter:   reporter,
+		Objects:    &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets, Services: objs.Services},
+		Network:    podNet,
+		ClusterDNS: nameservers,
 	}
 	results := make([]*corev1.Pod, len(pods))
 	errs := make([]error, len(pods))
