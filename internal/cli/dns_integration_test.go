@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The seed's init container, `until nslookup myservice`, against the
@@ -76,4 +77,39 @@ spec:
 	if row := tableRow(t, out, "myapp-pod"); row[2] != "Completed" {
 		t.Errorf("pod row %q, want Completed", row)
 	}
+}
+
+// The seed's init containers under serve: the pod waits at Init:0/2 until
+// its Services are applied, then runs.
+func TestServe_InitWaitsForServices(t *testing.T) {
+	s := newServer(t)
+	s.mustKubectl("apply", "-f", "../../examples/init-wait-services.yaml")
+	status := func() string {
+		out, _ := s.kubectl("get", "pod", "myapp-pod", "--no-headers")
+		if f := strings.Fields(out); len(f) >= 3 {
+			return f[2]
+		}
+		return ""
+	}
+	waitStatus := func(want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for got := status(); got != want; got = status() {
+			if time.Now().After(deadline) {
+				t.Fatalf("status %q after %v, want %q", got, within, want)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	waitStatus("Init:0/2", 60*time.Second)
+	// Still waiting a few retries later: nslookup fails without the Service.
+	time.Sleep(5 * time.Second)
+	if got := status(); got != "Init:0/2" {
+		t.Fatalf("status %q before the Services exist, want Init:0/2", got)
+	}
+	if logs := s.mustKubectl("logs", "myapp-pod", "-c", "init-myservice"); !strings.Contains(logs, "waiting for myservice") {
+		t.Errorf("init-myservice logs:\n%s", logs)
+	}
+	s.mustKubectl("apply", "-f", "../../examples/init-wait-services-svcs.yaml")
+	waitStatus("Running", 60*time.Second)
 }
