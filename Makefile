@@ -12,7 +12,7 @@ PEAPOD    := $(BIN) --root $(ROOT) --run-root $(RUN_ROOT)
 FUZZTIME  ?= 15s
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help deps build images demo test lint test-unit test-integration fuzz bench clean
+.PHONY: help deps build images demo test lint test-unit test-integration fuzz bench bench-serve clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 
 bench: deps images ## peapod up vs podman kube play, medians and ratios
 	hack/bench.sh
+
+bench-serve: deps images ## peapod serve with kubectl: start, apply to Ready, 100 pods, idle RSS
+	hack/bench-serve.sh
 
 clean: ## remove build output and the private store
 	-$(PEAPOD) image ls >/dev/null 2>&1
