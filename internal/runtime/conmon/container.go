@@ -397,14 +397,20 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 			}
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
-		case <-done:
-		case <-tick.C:
-			// A container's init cannot finish exiting while a
-			// process of its PID namespace is our unreaped zombie.
-			reapForeignZombies()
+		// The status is read again only once conmon is gone: a `crun
+		// state` per container per tick cost 100 pods both cores.
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
+			case <-done:
+				break wait
+			case <-tick.C:
+				// A container's init cannot finish exiting while a
+				// process of its PID namespace is our unreaped zombie.
+				reapForeignZombies()
+			}
 		}
 	}
 }
