@@ -288,11 +288,56 @@ spec:
 		t.Errorf("attach -i: code %d, %q", code, out)
 	}
 
-	// Not yet: attach -it (a tty container through conmon's attach
-	// socket) shows no output; run -i without a terminal works.
 	out, code := s.kubectlIn("there\n", "run", "tmp", "--image=busybox:1.36", "--rm", "-i", "--restart=Never", "--", "sh", "-c", "read x; echo hi-$x")
 	if code != 0 || !strings.Contains(out, "hi-there") || !strings.Contains(out, `pod "tmp" deleted`) {
 		t.Errorf("run --rm -i: exit %d, %q", code, out)
+	}
+
+	// run --rm -it: a shell on a terminal; what is typed comes back, and
+	// its exit ends the pod, which kubectl then deletes. The prompt
+	// printed before the attach is not replayed, so the arithmetic tells
+	// the shell's answer from the terminal's echo.
+	term := startInTerminal(t, 30, 100, "kubectl", "--kubeconfig", s.kubeconfig, "run", "tty", "--image=busybox:1.36", "--rm", "-it", "--restart=Never", "--", "sh")
+	term.waitFor("pressing enter")
+	typeIn(t, term, "echo typed-$((6*7)); stty size\r")
+	term.waitFor("typed-42")
+	term.waitFor("30 100")
+	typeIn(t, term, "exit\r")
+	if code := term.wait(); code != 0 || !strings.Contains(term.output(), `pod "tty" deleted`) {
+		t.Errorf("run --rm -it: exit %d, %q", code, term.output())
+	}
+
+	// attach -it to a running terminal container.
+	s.apply(`apiVersion: v1
+kind: Pod
+metadata:
+  name: tty
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:1.36
+    stdin: true
+    tty: true
+    command: ["sh", "-c", "while read l; do echo got-$l; done"]
+`)
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/tty", "--timeout=60s")
+	term = startInTerminal(t, 30, 100, "kubectl", "--kubeconfig", s.kubeconfig, "attach", "-it", "tty", "-c", "c")
+	term.waitFor("pressing enter")
+	typeIn(t, term, "one\r")
+	term.waitFor("got-one")
+	typeIn(t, term, "\x04") // ^D: the loop's read ends, and the container
+	if code := term.wait(); code != 0 {
+		t.Errorf("attach -it: exit %d, %q", code, term.output())
+	}
+	s.pollKubectl(func(out string) bool { return out == "Succeeded" }, "get", "pod", "tty", "-o", "jsonpath={.status.phase}")
+}
+
+// typeIn types on the terminal.
+func typeIn(t *testing.T, term *terminal, s string) {
+	t.Helper()
+	if _, err := term.master.Write([]byte(s)); err != nil {
+		t.Fatal(err)
 	}
 }
 

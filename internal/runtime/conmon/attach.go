@@ -16,11 +16,13 @@ import (
 )
 
 // conmon's attach socket carries packets of at most its STDIO_BUF_SIZE
-// (8192) bytes of output, each after one byte naming the stream.
+// (8192) bytes of output, each after one byte naming the stream: its
+// stdpipe_t (utils.h), where 0 is NO_PIPE and 1 is stdin, so stdout is 2
+// and stderr 3. A terminal's output is all stdout.
 const (
 	attachBufSize = 8192 + 1
-	attachStdout  = 1
-	attachStderr  = 2
+	attachStdout  = 2
+	attachStderr  = 3
 )
 
 // Attach connects to the container's stdio through conmon, which stays its
@@ -45,13 +47,21 @@ func (r *Runtime) Attach(ctx context.Context, req runtime.AttachRequest) error {
 	if req.Tty && req.Resize != nil {
 		go r.relayResize(ctx, req.ID, req.Resize)
 	}
+	stdinDone := make(chan struct{})
 	if req.Stdin != nil {
 		go func() {
+			defer close(stdinDone)
 			_, _ = io.Copy(conn, req.Stdin)
 			// conmon closes the container's stdin when its attached
 			// writer goes (unless told --leave-stdin-open).
 			_ = conn.CloseWrite()
 		}()
+	}
+	// A terminal stays open after that (conmon keeps a dup of the pty
+	// master), so its client is done when its stdin is.
+	var ttyStdinDone <-chan struct{}
+	if req.Tty && req.Stdin != nil {
+		ttyStdinDone = stdinDone
 	}
 	out := make(chan error, 1)
 	go func() { out <- copyAttachOutput(conn, req.Stdout, req.Stderr) }()
@@ -65,6 +75,8 @@ func (r *Runtime) Attach(ctx context.Context, req runtime.AttachRequest) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-ttyStdinDone:
+		return nil
 	case <-exited:
 		// conmon may outlive the process briefly; what it still has is
 		// flushed before it closes the socket.
