@@ -159,7 +159,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 			return
 		}
 	}
-	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" {
+	// pods/NAME/ephemeralcontainers is the pod, of which a write may change
+	// only spec.ephemeralContainers (the registry's PrepareForUpdate).
+	ephemeral := q.subresource == "ephemeralcontainers" && q.name != "" &&
+		(r.Method == http.MethodGet || r.Method == http.MethodPut || r.Method == http.MethodPatch)
+	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" && !ephemeral {
 		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), r.Method+" "+q.subresource))
 		return
 	}

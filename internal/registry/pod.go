@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +57,11 @@ func DefaultPod(pod *corev1.Pod) {
 	}
 	for i := range s.Containers {
 		defaultContainer(&s.Containers[i])
+	}
+	for i := range s.EphemeralContainers {
+		c := corev1.Container(s.EphemeralContainers[i].EphemeralContainerCommon)
+		defaultContainer(&c)
+		s.EphemeralContainers[i].EphemeralContainerCommon = corev1.EphemeralContainerCommon(c)
 	}
 	for i := range s.Volumes {
 		v := &s.Volumes[i]
@@ -230,6 +236,64 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		errs = append(errs, validateProbesAndHooks(c, cp, s.TerminationGracePeriodSeconds)...)
 		if c.RestartPolicy != nil {
 			errs = append(errs, field.Forbidden(cp.Child("restartPolicy"), "may not be set for non-init containers"))
+		}
+	}
+	targets := names.Clone()
+	for i := range s.EphemeralContainers {
+		errs = append(errs, validateEphemeralContainer(&s.EphemeralContainers[i], p.Child("ephemeralContainers").Index(i), names, targets, volumes)...)
+	}
+	return errs
+}
+
+// validateEphemeralContainer applies the container rules and the API
+// server's ephemeral ones: a debugging container serves nothing, so no
+// ports, probes, hooks or resources, and its target is a container of the
+// pod (not another ephemeral one).
+func validateEphemeralContainer(ec *corev1.EphemeralContainer, p *field.Path, names, targets, volumes sets.Set[string]) field.ErrorList {
+	c := corev1.Container(ec.EphemeralContainerCommon)
+	errs := validateContainer(&c, p, names, volumes)
+	const msg = "cannot be set for an Ephemeral Container"
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"ports", len(c.Ports) > 0},
+		{"livenessProbe", c.LivenessProbe != nil},
+		{"readinessProbe", c.ReadinessProbe != nil},
+		{"startupProbe", c.StartupProbe != nil},
+		{"lifecycle", c.Lifecycle != nil},
+		{"resources", len(c.Resources.Limits) > 0 || len(c.Resources.Requests) > 0 || len(c.Resources.Claims) > 0},
+		{"resizePolicy", len(c.ResizePolicy) > 0},
+		{"restartPolicy", c.RestartPolicy != nil},
+	} {
+		if f.set {
+			errs = append(errs, field.Forbidden(p.Child(f.name), msg))
+		}
+	}
+	if ec.TargetContainerName != "" && !targets.Has(ec.TargetContainerName) {
+		errs = append(errs, field.NotFound(p.Child("targetContainerName"), ec.TargetContainerName))
+	}
+	return errs
+}
+
+// validateEphemeralContainersUpdate: ephemeral containers are only ever
+// added; the node agent started the existing ones as they are.
+func validateEphemeralContainersUpdate(pod, old *corev1.Pod) field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("spec", "ephemeralContainers")
+	for i := range old.Spec.EphemeralContainers {
+		oc := &old.Spec.EphemeralContainers[i]
+		found := false
+		for j := range pod.Spec.EphemeralContainers {
+			if nc := &pod.Spec.EphemeralContainers[j]; nc.Name == oc.Name {
+				found = true
+				if !apiequality.Semantic.DeepEqual(nc, oc) {
+					errs = append(errs, field.Forbidden(p.Index(j), fmt.Sprintf("existing ephemeral containers %q may not be changed", oc.Name)))
+				}
+			}
+		}
+		if !found {
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf("existing ephemeral containers %q may not be removed", oc.Name)))
 		}
 	}
 	return errs
@@ -434,6 +498,9 @@ func podResource() *Resource {
 			if errs := validateMetaUpdate(&pod.ObjectMeta, &oldPod.ObjectMeta); len(errs) > 0 {
 				return apierrors.NewInvalid(gk, pod.Name, errs)
 			}
+			if errs := validateEphemeralContainersUpdate(pod, oldPod); len(errs) > 0 {
+				return apierrors.NewInvalid(gk, pod.Name, errs)
+			}
 			// The spec of a pod is immutable but for a few fields (image,
 			// activeDeadlineSeconds, tolerations additions).
 			return validatePodSpecUpdate(pod, oldPod)
@@ -446,7 +513,15 @@ func podResource() *Resource {
 		PrepareForUpdate: updater(func(pod, old *corev1.Pod, subresource string) {
 			switch subresource {
 			case "":
+				// Ephemeral containers change only through their
+				// subresource, so an update from an older copy keeps them.
 				pod.Status = old.Status
+				pod.Spec.EphemeralContainers = old.Spec.EphemeralContainers
+			case "ephemeralcontainers":
+				// Only spec.ephemeralContainers; the rest stays as it is.
+				eph, tm, rv := pod.Spec.EphemeralContainers, pod.TypeMeta, pod.ResourceVersion
+				*pod = *old.DeepCopy()
+				pod.TypeMeta, pod.ResourceVersion, pod.Spec.EphemeralContainers = tm, rv, eph
 			case "status":
 				pod.Spec = old.Spec
 				pod.DeletionTimestamp = old.DeletionTimestamp
