@@ -154,6 +154,9 @@ type Security struct {
 	// (shareProcessNamespace); the sandbox must have been created with
 	// SharePID.
 	SharePID bool
+	// PIDNamespaceOf, if set, is a PID namespace to join instead: an
+	// ephemeral container's target's, /proc/<its pid>/ns/pid.
+	PIDNamespaceOf string
 }
 
 // Resources are the cgroup limits of a container. Zero means unlimited.

@@ -93,7 +93,7 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithDefaultMounts(in.Host.CgroupMode),
 		WithMounts(c.Mounts),
 		WithMaskedPaths(),
-		WithNamespaces(in.Sandbox, c.Security.SharePID),
+		WithNamespaces(pidSandbox(in.Sandbox, c.Security.PIDNamespaceOf), c.Security.SharePID || c.Security.PIDNamespaceOf != ""),
 		WithCgroupsPath(in.CgroupsPath),
 		WithDefaultDevices(),
 		WithResources(c.Resources, in.Host.MemorySwap),
@@ -486,6 +486,16 @@ func WithNamespaces(sb runtime.Sandbox, sharePID bool) Opt {
 		linux(s).Namespaces = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 		return nil
 	}
+}
+
+// pidSandbox is sb with the PID namespace at ns, if set, as shared: a
+// container joining another's PID namespace (kubectl debug --target)
+// joins it as it would the sandbox's.
+func pidSandbox(sb runtime.Sandbox, ns string) runtime.Sandbox {
+	if ns != "" {
+		sb.PIDNS, sb.HostPID = ns, false
+	}
+	return sb
 }
 
 // WithCgroupsPath places the container's cgroup explicitly: without one,
