@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -92,6 +93,22 @@ type podWorker struct {
 	// volumes.
 	pod     *corev1.Pod
 	refresh chan struct{}
+	// ephemeral holds the newest ephemeral containers not yet taken.
+	ephemeral chan []corev1.EphemeralContainer
+}
+
+// setEphemeral hands the worker the pod's ephemeral containers if they
+// changed; a newer list replaces one not yet taken. n.mu is held.
+func (p *podWorker) setEphemeral(pod *corev1.Pod) {
+	if equality.Semantic.DeepEqual(pod.Spec.EphemeralContainers, p.pod.Spec.EphemeralContainers) {
+		return
+	}
+	p.pod.Spec.EphemeralContainers = pod.DeepCopy().Spec.EphemeralContainers
+	select {
+	case <-p.ephemeral:
+	default:
+	}
+	p.ephemeral <- pod.DeepCopy().Spec.EphemeralContainers
 }
 
 // poke asks the worker to update its volumes, without blocking.
@@ -274,6 +291,7 @@ func (n *node) syncPod(pod *corev1.Pod) {
 		if pod.DeletionTimestamp != nil {
 			w.stopWith(pod.DeletionGracePeriodSeconds)
 		}
+		w.setEphemeral(pod)
 		return
 	}
 	if n.finished[pod.UID] || terminal(pod) {
@@ -292,7 +310,7 @@ func (n *node) syncPod(pod *corev1.Pod) {
 
 // startLocked starts pod's worker; n.mu is held.
 func (n *node) startLocked(pod *corev1.Pod) {
-	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1)}
+	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1), ephemeral: make(chan []corev1.EphemeralContainer, 1)}
 	if pod.DeletionTimestamp != nil {
 		pw.stopWith(pod.DeletionGracePeriodSeconds)
 	}
@@ -303,6 +321,7 @@ func (n *node) startLocked(pod *corev1.Pod) {
 	cfg.Shutdown = n.shutdown
 	cfg.StopGrace = pw.grace.Load
 	cfg.Refresh = pw.refresh
+	cfg.Ephemeral = pw.ephemeral
 	n.workers[pod.UID] = pw
 	n.wg.Add(1)
 	go func() {

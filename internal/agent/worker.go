@@ -91,6 +91,9 @@ type Config struct {
 	// Secret and projected volumes from Objects (the kubelet's volume
 	// remount on an object change and on its periodic sync).
 	Refresh <-chan struct{}
+	// Ephemeral delivers the pod's ephemeral containers when they change
+	// (kubectl debug adds them to the running pod).
+	Ephemeral <-chan []corev1.EphemeralContainer
 	// Network, if set, gives each pod without hostNetwork its address
 	// (network.CNI); without it pods have only loopback and no IPs.
 	Network Network
@@ -293,6 +296,8 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 	case <-w.probes.Updates():
 	case <-w.cfg.Refresh:
 		w.refresh = true
+	case eph := <-w.cfg.Ephemeral:
+		w.pod.Spec.EphemeralContainers = eph
 	case <-timer.C:
 	}
 	return true
@@ -492,6 +497,9 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
 			PodIPs: w.podIPs, HostIPs: w.hostIPs,
 		})
+	}
+	if err == nil {
+		spec.Security.PIDNamespaceOf, err = w.targetPIDNamespace(ctx, c.Name)
 	}
 	if err != nil {
 		o.Waiting = &plan.Waiting{Reason: "CreateContainerConfigError", Message: err.Error()}
@@ -775,6 +783,8 @@ func (w *worker) cleanup() error {
 	return errors.Join(errs...)
 }
 
+// findContainer finds a container of the pod by name; an ephemeral one
+// comes back as a copy of its common fields.
 func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
@@ -783,7 +793,40 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 			}
 		}
 	}
+	for i := range pod.Spec.EphemeralContainers {
+		if ec := &pod.Spec.EphemeralContainers[i]; ec.Name == name {
+			c := corev1.Container(ec.EphemeralContainerCommon)
+			return &c
+		}
+	}
 	return nil
+}
+
+// targetPIDNamespace is the PID namespace an ephemeral container joins:
+// its target's (kubectl debug --target), "" for none. The target must be
+// running.
+func (w *worker) targetPIDNamespace(ctx context.Context, name string) (string, error) {
+	var target string
+	for i := range w.pod.Spec.EphemeralContainers {
+		if ec := &w.pod.Spec.EphemeralContainers[i]; ec.Name == name {
+			target = ec.TargetContainerName
+		}
+	}
+	if target == "" {
+		return "", nil
+	}
+	o := w.obs.Containers[target]
+	if o == nil || o.Current == nil || o.Current.State != runtime.StateRunning {
+		return "", fmt.Errorf("target container %q is not running", target)
+	}
+	st, err := w.cfg.Runtime.ContainerStatus(ctx, o.Current.ID)
+	if err != nil {
+		return "", fmt.Errorf("target container %q: %w", target, err)
+	}
+	if st.State != runtime.StateRunning || st.Pid <= 0 {
+		return "", fmt.Errorf("target container %q is not running", target)
+	}
+	return fmt.Sprintf("/proc/%d/ns/pid", st.Pid), nil
 }
 
 // stopSignal parses an image's STOPSIGNAL ("SIGQUIT", "QUIT" or "3");

@@ -123,6 +123,13 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 		p.KillPod = true
 		return p
 	}
+	// Ephemeral containers start whatever the init containers' progress,
+	// once: never restarted, only retried while they have no instance.
+	for i := range pod.Spec.EphemeralContainers {
+		if name := pod.Spec.EphemeralContainers[i].Name; obs.container(name).Current == nil {
+			p.Start = append(p.Start, Start{Name: name})
+		}
+	}
 	if !Initialized(pod, obs) {
 		if computeInit(pod, obs, now, &p) {
 			p.KillPod = true

@@ -32,6 +32,11 @@ func Status(pod *corev1.Pod, obs *Observed, sandboxReady bool) corev1.PodStatus 
 	sort.Slice(st.ContainerStatuses, func(i, j int) bool {
 		return st.ContainerStatuses[i].Name < st.ContainerStatuses[j].Name
 	})
+	// They count for neither the phase nor the conditions.
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		st.EphemeralContainerStatuses = append(st.EphemeralContainerStatuses, containerStatus(pod, &c, obs.Containers[c.Name]))
+	}
 	st.Phase = phase(pod, &st, obs.Terminating)
 	st.Conditions = conditions(pod, obs, &st, sandboxReady)
 	return st
