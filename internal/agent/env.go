@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -15,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"peapod/internal/fieldpath"
 )
 
 // expand replaces each $(NAME) in s by its value from lookup, by the rules
@@ -423,20 +424,11 @@ func fieldRefValue(fs *corev1.ObjectFieldSelector, pod *corev1.Pod, podIPs, host
 		return "", fmt.Errorf("unsupported pod version: %s", v)
 	}
 	path := fs.FieldPath
-	if field, key, ok := splitSubscript(path); ok {
-		switch field {
-		case "metadata.annotations":
-			if errs := validation.IsQualifiedName(strings.ToLower(key)); len(errs) != 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Annotations[key], nil
-		case "metadata.labels":
-			if errs := validation.IsQualifiedName(key); len(errs) != 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Labels[key], nil
+	if field, _, ok := fieldpath.SplitSubscript(path); ok {
+		if field != "metadata.annotations" && field != "metadata.labels" {
+			return "", fmt.Errorf("field label does not support subscript: %s", path)
 		}
-		return "", fmt.Errorf("field label does not support subscript: %s", path)
+		return fieldpath.Extract(pod, path)
 	}
 	first := func(ips []string) string {
 		if len(ips) == 0 {
@@ -445,16 +437,10 @@ func fieldRefValue(fs *corev1.ObjectFieldSelector, pod *corev1.Pod, podIPs, host
 		return ips[0]
 	}
 	switch path {
-	case "metadata.name":
-		return pod.Name, nil
 	case "metadata.namespace":
 		return namespaceOf(pod.Namespace), nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.labels":
-		return formatMap(pod.Labels), nil
-	case "metadata.annotations":
-		return formatMap(pod.Annotations), nil
+	case "metadata.name", "metadata.uid", "metadata.labels", "metadata.annotations":
+		return fieldpath.Extract(pod, path)
 	case "spec.nodeName", "spec.host": // spec.host: old clients' name for it
 		return pod.Spec.NodeName, nil
 	case "spec.serviceAccountName":
@@ -468,35 +454,11 @@ func fieldRefValue(fs *corev1.ObjectFieldSelector, pod *corev1.Pod, podIPs, host
 	case "status.podIPs":
 		return strings.Join(podIPs, ","), nil
 	case "spec.restartPolicy", "spec.schedulerName", "status.phase":
-		// Field labels the API knows but the kubelet cannot resolve in env.
-		return "", fmt.Errorf("unsupported fieldPath: %s", path)
+		// Field labels the API knows but the kubelet cannot resolve in env:
+		// its fieldpath answers "unsupported fieldPath".
+		return fieldpath.Extract(pod, path)
 	}
 	return "", fmt.Errorf("field label not supported: %s", path)
-}
-
-// splitSubscript splits "metadata.labels['key']" into its field and key.
-func splitSubscript(path string) (field, key string, ok bool) {
-	s, found := strings.CutSuffix(path, "']")
-	if !found {
-		return "", "", false
-	}
-	field, key, found = strings.Cut(s, "['")
-	if !found || field == "" {
-		return "", "", false
-	}
-	return field, key, true
-}
-
-// formatMap is the downward API's rendering of labels or annotations.
-func formatMap(m map[string]string) string {
-	var b strings.Builder
-	for i, k := range slices.Sorted(maps.Keys(m)) {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "%s=%q", k, m[k])
-	}
-	return b.String()
 }
 
 // resourceFieldValue is the kubelet's containerResourceRuntimeValue over
@@ -506,99 +468,19 @@ func formatMap(m map[string]string) string {
 // regular containers (limits defaulted), then the init containers (limits
 // as written), as in the kubelet.
 func resourceFieldValue(fs *corev1.ResourceFieldSelector, pod *corev1.Pod, c *corev1.Container, allocatable corev1.ResourceList) (string, error) {
-	allocatable = podLimitsOver(allocatable, pod)
-	var res corev1.ResourceRequirements
-	switch name := fs.ContainerName; {
-	case name == "":
-		res = withDefaultLimits(c.Resources, allocatable)
-	default:
-		found := false
-		for i := range pod.Spec.Containers {
-			if pod.Spec.Containers[i].Name == name {
-				res, found = withDefaultLimits(pod.Spec.Containers[i].Resources, allocatable), true
-				break
-			}
-		}
-		for i := 0; i < len(pod.Spec.InitContainers) && !found; i++ {
-			if pod.Spec.InitContainers[i].Name == name {
-				res, found = pod.Spec.InitContainers[i].Resources, true
-			}
-		}
-		if !found {
+	limitsFrom := fieldpath.PodLimitsOver(allocatable, pod)
+	res := c.Resources
+	if name := fs.ContainerName; name != "" {
+		named, init := fieldpath.Container(pod, name)
+		if named == nil {
 			return "", fmt.Errorf("container %s not found", name)
 		}
-	}
-	divisor := fs.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	var list corev1.ResourceList
-	kind, rest, _ := strings.Cut(fs.Resource, ".")
-	switch kind {
-	case "limits":
-		list = res.Limits
-	case "requests":
-		list = res.Requests
-	default:
-		return "", fmt.Errorf("unsupported container resource : %s", fs.Resource)
-	}
-	q := list[corev1.ResourceName(rest)]
-	switch {
-	case rest == string(corev1.ResourceCPU):
-		return ceilDiv(q.MilliValue(), divisor.MilliValue())
-	case rest == string(corev1.ResourceMemory), rest == string(corev1.ResourceEphemeralStorage),
-		strings.HasPrefix(rest, corev1.ResourceHugePagesPrefix):
-		return ceilDiv(q.Value(), divisor.Value())
-	}
-	return "", fmt.Errorf("unsupported container resource : %s", fs.Resource)
-}
-
-// ceilDiv divides rounding up, as the kubelet's math.Ceil of the float
-// quotient does, without its loss of precision for huge values.
-func ceilDiv(a, b int64) (string, error) {
-	if b <= 0 {
-		return "", errors.New("invalid resource divisor: must be positive")
-	}
-	q := a / b
-	if a%b != 0 && a > 0 {
-		q++
-	}
-	return strconv.FormatInt(q, 10), nil
-}
-
-// podLimitsOver puts the pod-level limits (PodLevelResources) in place of
-// the node's allocatable for cpu and memory, the resources they support.
-func podLimitsOver(allocatable corev1.ResourceList, pod *corev1.Pod) corev1.ResourceList {
-	if pod.Spec.Resources == nil || len(pod.Spec.Resources.Limits) == 0 {
-		return allocatable
-	}
-	out := allocatable.DeepCopy()
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		if v, ok := pod.Spec.Resources.Limits[r]; ok && !v.IsZero() {
-			if _, ok := out[r]; ok {
-				out[r] = v.DeepCopy()
-			}
+		res = named.Resources
+		if init {
+			limitsFrom = nil
 		}
 	}
-	return out
-}
-
-// withDefaultLimits is the kubelet's MergeContainerResourceLimits: an unset
-// or zero cpu, memory or ephemeral-storage limit becomes the allocatable
-// amount. Hugepages are never defaulted: they always have a limit.
-func withDefaultLimits(r corev1.ResourceRequirements, allocatable corev1.ResourceList) corev1.ResourceRequirements {
-	out := corev1.ResourceRequirements{Requests: r.Requests, Limits: r.Limits.DeepCopy()}
-	if out.Limits == nil {
-		out.Limits = corev1.ResourceList{}
-	}
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
-		if q, ok := out.Limits[name]; !ok || q.IsZero() {
-			if a, ok := allocatable[name]; ok {
-				out.Limits[name] = a.DeepCopy()
-			}
-		}
-	}
-	return out
+	return fieldpath.ContainerResource(fs, res, limitsFrom)
 }
 
 // nodeAllocatable reads this machine's capacity and subtracts what the
