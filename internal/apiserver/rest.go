@@ -233,18 +233,28 @@ type writeOptions struct {
 	internal bool
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
+// readObject reads and decodes the body of a create or update as res's
+// kind and applies fieldValidation to it; on failure it has written the
+// error and ok is false.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, res *resource) (obj runtime.Object, ok bool) {
 	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	obj, strictErr, err := s.decodeBody(r, body, q.res)
 	if err == nil {
-		err = fieldValidation(w, r, q.res, strictErr)
+		var strictErr error
+		obj, strictErr, err = s.decodeBody(r, body, res)
+		if err == nil {
+			err = fieldValidation(w, r, res, strictErr)
+		}
 	}
 	if err != nil {
 		s.writeError(w, err)
+		return nil, false
+	}
+	return obj, true
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, q *request) {
+	obj, ok := s.readObject(w, r, q.res)
+	if !ok {
 		return
 	}
 	dry, err := dryRun(r)
@@ -346,17 +356,8 @@ func (s *Server) checkNamespace(ctx context.Context, ns string, res *resource, n
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, q *request) {
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	obj, strictErr, err := s.decodeBody(r, body, q.res)
-	if err == nil {
-		err = fieldValidation(w, r, q.res, strictErr)
-	}
-	if err != nil {
-		s.writeError(w, err)
+	obj, ok := s.readObject(w, r, q.res)
+	if !ok {
 		return
 	}
 	m, _ := meta.Accessor(obj)
