@@ -245,7 +245,13 @@ func (r *upReporter) Log(pod *corev1.Pod, container string, e crilog.Entry) {
 	fmt.Fprintf(r.s.Out, "%s | %s\n", r.prefix(pod, container), e.Content)
 }
 
+// quietEvents are the routine events the status lines already tell.
+var quietEvents = map[string]bool{"Pulling": true, "Pulled": true, "Created": true, "Started": true}
+
 func (r *upReporter) Event(pod *corev1.Pod, container, eventType, reason, message string) {
+	if eventType == corev1.EventTypeNormal && quietEvents[reason] {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	who := pod.Name
