@@ -11,35 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"peapod/internal/testenv"
 )
-
-// newSeedServer is newServer on a seedNode: serve with busybox, nginx and
-// nginx/nginx-prometheus-exporter:0.9.0 loaded.
-func newSeedServer(t *testing.T) *server {
-	t.Helper()
-	testenv.RequireBinaries(t, "kubectl")
-	n := seedNode(t)
-	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
-	// Registered after newNode's leak check, so it runs before it.
-	t.Cleanup(func() {
-		if s.cmd == nil {
-			s.start()
-		}
-		s.kubectl("delete", "pods", "--all", "--wait", "--timeout=60s")
-		s.stop(syscall.SIGTERM)
-		testenv.ReapAdoptedZombies("conmon")
-		if t.Failed() {
-			t.Logf("serve's output:\n%s", s.logs.String())
-		}
-	})
-	s.start()
-	return s
-}
 
 // fetch GETs url until check accepts the 200 answer's body or the
 // deadline passes, and returns the last body.
@@ -82,7 +56,7 @@ func containsAll(want ...string) func(string) bool {
 // until its pods are gone.
 func TestExamplesServe(t *testing.T) {
 	t0 := time.Now()
-	srv := newSeedServer(t)
+	srv := newServer(t, seedImages(t)...)
 	began := time.Now()
 
 	examples := []struct {

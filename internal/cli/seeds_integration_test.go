@@ -24,12 +24,19 @@ func debianImage(t *testing.T, ref string, spec debian.Spec) func(v1.Image) (str
 	}
 }
 
+// seedImages are the images the seeds use besides busybox: nginx and
+// nginx/nginx-prometheus-exporter:0.9.0, for newNode or newServer.
+func seedImages(t *testing.T) []func(v1.Image) (string, v1.Image) {
+	return []func(v1.Image) (string, v1.Image){
+		debianImage(t, "docker.io/library/nginx:latest", debian.Nginx),
+		debianImage(t, "docker.io/nginx/nginx-prometheus-exporter:0.9.0", debian.NginxPrometheusExporter),
+	}
+}
+
 // seedNode is a node with the images the seeds use: busybox, nginx and
 // nginx/nginx-prometheus-exporter:0.9.0.
 func seedNode(t *testing.T) *node {
-	return newNode(t,
-		debianImage(t, "docker.io/library/nginx:latest", debian.Nginx),
-		debianImage(t, "docker.io/nginx/nginx-prometheus-exporter:0.9.0", debian.NginxPrometheusExporter))
+	return newNode(t, seedImages(t)...)
 }
 
 func seedOutput(t *testing.T, out, errOut string, code int, want ...string) {

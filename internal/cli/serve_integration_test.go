@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"peapod/internal/testenv"
 )
 
@@ -60,10 +62,12 @@ func buildPeapod(t *testing.T) string {
 	return bin
 }
 
-func newServer(t *testing.T) *server {
+// newServer runs serve on a newNode with busybox and the extra images
+// loaded (seedImages for nginx and its exporter).
+func newServer(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *server {
 	t.Helper()
 	testenv.RequireBinaries(t, "kubectl")
-	n := newNode(t)
+	n := newNode(t, extra...)
 	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
 	// Registered after newNode's leak check, so it runs before it: no pod
 	// may outlive the test, and serve leaves pods running when it stops.
