@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	cni100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/utils"
 	"github.com/coreos/go-iptables/iptables"
@@ -92,8 +92,10 @@ func New(cfg Config) (*CNI, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Found, not run: asking each plugin its version costs an exec apiece
+	// on every start.
 	for _, p := range []string{"bridge", "host-local", "portmap"} {
-		if _, err := (&libcni.CNIConfig{Path: cfg.PluginDirs}).GetVersionInfo(context.Background(), p); err != nil {
+		if _, err := invoke.FindInPath(p, cfg.PluginDirs); err != nil {
 			return nil, fmt.Errorf("pod network: CNI plugin %s in %v: %w (install containernetworking-plugins)", p, cfg.PluginDirs, err)
 		}
 	}
@@ -165,10 +167,11 @@ func checkOverlap(subnet *net.IPNet, bridge string) error {
 	return nil
 }
 
-// Conflist is the network list: a bridge that is the pods' gateway and
-// masquerades what leaves the pod network, with hairpin so a pod reaches
-// itself through its own hostPort; host-local addresses; portmap for
-// hostPorts. No loopback plugin: the runtime brings lo up itself.
+// Conflist is the network list: a bridge that is the pods' gateway, with
+// hairpin so a pod reaches itself through its own hostPort; host-local
+// addresses; portmap for hostPorts. No loopback plugin: the runtime brings
+// lo up itself. No ipMasq: the services table masquerades what leaves the
+// pod network with one rule (internal/network/services).
 func Conflist(bridge string, subnet *net.IPNet, gateway net.IP, dataDir string) ([]byte, error) {
 	type obj = map[string]any
 	list := obj{
@@ -179,7 +182,7 @@ func Conflist(bridge string, subnet *net.IPNet, gateway net.IP, dataDir string) 
 				"type":        "bridge",
 				"bridge":      bridge,
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      false,
 				"hairpinMode": true,
 				"ipam": obj{
 					"type":    "host-local",
@@ -251,7 +254,7 @@ func resultIPs(r cnitypes.Result) ([]net.IP, error) {
 // masquerade rule to remove through the interface's address. Detaching
 // twice, or a sandbox never attached, is fine.
 func (c *CNI) Detach(ctx context.Context, sandboxID, netns string) error {
-	if err := c.del(ctx, c.runtimeConf(sandboxID, netns, nil), nil); err != nil {
+	if err := c.del(ctx, c.runtimeConf(sandboxID, netns, nil)); err != nil {
 		return fmt.Errorf("sandbox %s: detach from the pod network: %w", sandboxID, err)
 	}
 	return nil
@@ -273,9 +276,9 @@ func (c *CNI) cached(sandboxID string) *libcni.NetworkAttachment {
 // the sandbox's chains by name whatever they are.
 var delPortMappings = []PortMapping{{HostPort: 1, ContainerPort: 1, Protocol: "tcp"}}
 
-// del runs DEL; with netns gone it also removes the bridge plugin's
-// masquerade chain of each address in ips, which the plugin cannot find.
-func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf, ips []net.IP) error {
+// del runs DEL, also for a sandbox whose netns is gone: the plugins then
+// release what they find by the sandbox's ID.
+func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf) error {
 	if att := c.cached(rt.ContainerID); att != nil {
 		rt.CapabilityArgs = att.CapabilityArgs
 		rt.NetNS = cmpOr(rt.NetNS, att.NetNS)
@@ -289,25 +292,7 @@ func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf, ips []net.IP) err
 			n.Close()
 		}
 	}
-	if rt.NetNS == "" && len(ips) == 0 {
-		if res, err := c.cni.GetNetworkListCachedResult(c.list, rt); err == nil && res != nil {
-			ips, _ = resultIPs(res)
-		}
-	}
-	var errs []error
-	if rt.NetNS == "" {
-		chain := utils.FormatChainName(NetworkName, rt.ContainerID)
-		comment := utils.FormatComment(NetworkName, rt.ContainerID)
-		for _, a := range ips {
-			if err := ip.TeardownIPMasq(&net.IPNet{IP: a, Mask: c.subnet.Mask}, chain, comment); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := c.cni.DelNetworkList(ctx, c.list, rt); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return c.cni.DelNetworkList(ctx, c.list, rt)
 }
 
 // Reconcile detaches every sandbox the network knows (from libcni's cache
@@ -316,10 +301,7 @@ func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf, ips []net.IP) err
 // are left alone: another peapod on the same root may be attaching them.
 func (c *CNI) Reconcile(ctx context.Context, live []string) error {
 	start := time.Now()
-	type stale struct {
-		netns, ifName string
-		ips           []net.IP
-	}
+	type stale struct{ netns, ifName string }
 	found := map[string]*stale{}
 	keep := func(id string, file string) bool {
 		fi, err := os.Stat(file)
@@ -355,17 +337,14 @@ func (c *CNI) Reconcile(ctx context.Context, live []string) error {
 		if id == "" || keep(id, filepath.Join(dir, e.Name())) {
 			continue
 		}
-		s := found[id]
-		if s == nil {
-			s = &stale{ifName: cmpOr(ifn, ifName)}
-			found[id] = s
+		if found[id] == nil {
+			found[id] = &stale{ifName: cmpOr(ifn, ifName)}
 		}
-		s.ips = append(s.ips, addr)
 	}
 	var errs []error
 	for id, s := range found {
 		rt := &libcni.RuntimeConf{ContainerID: id, NetNS: s.netns, IfName: s.ifName}
-		if err := c.del(ctx, rt, s.ips); err != nil {
+		if err := c.del(ctx, rt); err != nil {
 			errs = append(errs, fmt.Errorf("sandbox %s: release from the pod network: %w", id, err))
 		}
 	}

@@ -104,7 +104,16 @@ func Rules(tx *knftables.Transaction, in Input) {
 	base("nat-prerouting", knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, knftables.Concat("jump", servicesChain))
 	// Output too: the host (and 127.0.0.1, for NodePorts) reaches services.
 	base("nat-output", knftables.NATType, knftables.OutputHook, knftables.DNATPriority, knftables.Concat("jump", servicesChain))
-	base("nat-postrouting", knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, knftables.Concat("jump", masqueradingChain))
+	postrouting := []string{knftables.Concat("jump", masqueradingChain)}
+	if in.PodCIDR != "" {
+		// What pods send off the pod network leaves with the node's
+		// address, as the bridge plugin's ipMasq would do — one rule here
+		// instead of an iptables chain per pod, which cost each pod start
+		// and stop a dozen iptables runs.
+		postrouting = append(postrouting, knftables.Concat(
+			"ip saddr", in.PodCIDR, "ip daddr != {", in.PodCIDR, ", 224.0.0.0/4 } masquerade"))
+	}
+	base("nat-postrouting", knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, postrouting...)
 
 	byService := slicesByService(in.Endpoints)
 	svcs := slices.Clone(in.Services)
