@@ -70,26 +70,33 @@ func ValidateEndpoints(ep *corev1.Endpoints) field.ErrorList {
 		}
 		names := map[string]bool{}
 		for j, port := range ss.Ports {
-			pp := sp.Child("ports").Index(j)
-			switch {
-			case port.Name == "" && len(ss.Ports) > 1:
-				errs = append(errs, field.Required(pp.Child("name"), ""))
-			case port.Name != "":
-				for _, msg := range validation.IsDNS1123Label(port.Name) {
-					errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-				}
-				if names[port.Name] {
-					errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
-				}
-				names[port.Name] = true
-			}
-			for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-				errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
-			}
-			errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
+			errs = append(errs, validateNamedPort(port.Name, port.Port, port.Protocol, len(ss.Ports) > 1, names, sp.Child("ports").Index(j))...)
 		}
 	}
 	return errs
+}
+
+// validateNamedPort checks a port of a list as Services and Endpoints
+// have them: a name (required when there are several; a DNS label; unique
+// among names), a port number and a protocol.
+func validateNamedPort(name string, port int32, proto corev1.Protocol, several bool, names map[string]bool, pp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch {
+	case name == "" && several:
+		errs = append(errs, field.Required(pp.Child("name"), ""))
+	case name != "":
+		for _, msg := range validation.IsDNS1123Label(name) {
+			errs = append(errs, field.Invalid(pp.Child("name"), name, msg))
+		}
+		if names[name] {
+			errs = append(errs, field.Duplicate(pp.Child("name"), name))
+		}
+		names[name] = true
+	}
+	for _, msg := range validation.IsValidPortNum(int(port)) {
+		errs = append(errs, field.Invalid(pp.Child("port"), port, msg))
+	}
+	return append(errs, validateProtocol(proto, pp.Child("protocol"))...)
 }
 
 func validateProtocol(p corev1.Protocol, path *field.Path) field.ErrorList {

@@ -192,22 +192,7 @@ func ValidateService(svc *corev1.Service) field.ErrorList {
 	names, portKeys, nodePortKeys := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, port := range s.Ports {
 		pp := sp.Child("ports").Index(i)
-		switch {
-		case port.Name == "" && len(s.Ports) > 1:
-			errs = append(errs, field.Required(pp.Child("name"), ""))
-		case port.Name != "":
-			for _, msg := range validation.IsDNS1123Label(port.Name) {
-				errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-			}
-			if names[port.Name] {
-				errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
-			}
-			names[port.Name] = true
-		}
-		for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-			errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
-		}
-		errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
+		errs = append(errs, validateNamedPort(port.Name, port.Port, port.Protocol, len(s.Ports) > 1, names, pp)...)
 		if port.TargetPort.Type == intstr.String {
 			for _, msg := range validation.IsValidPortName(port.TargetPort.StrVal) {
 				errs = append(errs, field.Invalid(pp.Child("targetPort"), port.TargetPort.StrVal, msg))
