@@ -299,19 +299,26 @@ func validateEphemeralContainersUpdate(pod, old *corev1.Pod) field.ErrorList {
 	return errs
 }
 
-func validateContainer(c *corev1.Container, p *field.Path, names sets.Set[string], volumes sets.Set[string]) field.ErrorList {
+// validateUniqueName checks a container or volume name: required, a
+// DNS-1123 label, not already in names (to which it is added).
+func validateUniqueName(name string, names sets.Set[string], p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	switch {
-	case c.Name == "":
-		errs = append(errs, field.Required(p.Child("name"), ""))
-	case names.Has(c.Name):
-		errs = append(errs, field.Duplicate(p.Child("name"), c.Name))
+	case name == "":
+		errs = append(errs, field.Required(p, ""))
+	case names.Has(name):
+		errs = append(errs, field.Duplicate(p, name))
 	default:
-		for _, msg := range validation.IsDNS1123Label(c.Name) {
-			errs = append(errs, field.Invalid(p.Child("name"), c.Name, msg))
+		for _, msg := range validation.IsDNS1123Label(name) {
+			errs = append(errs, field.Invalid(p, name, msg))
 		}
 	}
-	names.Insert(c.Name)
+	names.Insert(name)
+	return errs
+}
+
+func validateContainer(c *corev1.Container, p *field.Path, names sets.Set[string], volumes sets.Set[string]) field.ErrorList {
+	errs := validateUniqueName(c.Name, names, p.Child("name"))
 	if strings.TrimSpace(c.Image) == "" {
 		errs = append(errs, field.Required(p.Child("image"), ""))
 	}
@@ -413,17 +420,7 @@ func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], fie
 	var errs field.ErrorList
 	for i, v := range vols {
 		vp := p.Index(i)
-		switch {
-		case v.Name == "":
-			errs = append(errs, field.Required(vp.Child("name"), ""))
-		case names.Has(v.Name):
-			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
-		default:
-			for _, msg := range validation.IsDNS1123Label(v.Name) {
-				errs = append(errs, field.Invalid(vp.Child("name"), v.Name, msg))
-			}
-		}
-		names.Insert(v.Name)
+		errs = append(errs, validateUniqueName(v.Name, names, vp.Child("name"))...)
 		switch n := countSources(&v.VolumeSource); {
 		case n == 0:
 			errs = append(errs, field.Required(vp, "must specify a volume type"))
