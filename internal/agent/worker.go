@@ -473,12 +473,12 @@ func (w *worker) backOffEvent(name string, wait plan.Waiting) {
 func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start, o *plan.Container) bool {
 	img, layers, err := w.ensureImage(ctx, c)
 	if err != nil {
-		reason := "ErrImagePull"
-		if errors.Is(err, errNeverPull) {
-			reason = "ErrImageNeverPull"
+		reason, event := "ErrImagePull", "Failed"
+		if errors.As(err, new(neverPullError)) {
+			reason, event = "ErrImageNeverPull", "ErrImageNeverPull"
 		}
 		o.Waiting = &plan.Waiting{Reason: reason, Message: err.Error()}
-		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", err.Error())
+		w.containerEvent(c.Name, corev1.EventTypeWarning, event, err.Error())
 		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+reason)
 		return false
 	}
@@ -593,7 +593,13 @@ func (w *worker) watch(ctx context.Context, name, id, logPath string) {
 	}()
 }
 
-var errNeverPull = errors.New("image is not present and pulls are disabled")
+// neverPullError is the kubelet's ErrImageNeverPull, with its message: the
+// image is not stored and may not be pulled.
+type neverPullError struct{ image string }
+
+func (e neverPullError) Error() string {
+	return fmt.Sprintf("Container image %q is not present with pull policy of Never", e.image)
+}
 
 // ensureImage finds or pulls the container's image by the node's pull mode
 // and the container's imagePullPolicy, and unpacks its layers.
@@ -615,7 +621,7 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 	}
 	if img == nil {
 		if policy == corev1.PullNever {
-			return nil, nil, fmt.Errorf("container image %q is not present with pull policy of Never: %w", c.Image, errNeverPull)
+			return nil, nil, neverPullError{c.Image}
 		}
 		w.containerEvent(c.Name, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 		began := w.cfg.Now()

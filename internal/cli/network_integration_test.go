@@ -8,22 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// flagValue is the value of a flag newNode gave the node.
-func (n *node) flagValue(name string) string {
-	for i, f := range n.flags {
-		if f == name && i+1 < len(n.flags) {
-			return n.flags[i+1]
-		}
-	}
-	return ""
-}
+	"peapod/internal/network"
+	"peapod/internal/testenv"
+)
 
 // Two pods on the pod network: the client reaches the web pod by its IP
 // (which the web pod publishes through a hostPath dir, a test-only trick,
@@ -33,12 +25,12 @@ func (n *node) flagValue(name string) string {
 func TestUp_PodNetwork(t *testing.T) {
 	n := newNode(t)
 	shared := t.TempDir()
-	cidr, runRoot := n.flagValue("--pod-cidr"), n.flagValue("--run-root")
+	cidr := n.net.PodCIDR
 	_, subnet, err := net.ParseCIDR(cidr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostPort := 20000 + os.Getpid()%10000
+	hostPort := n.net.HostPort(0)
 	manifest := fmt.Sprintf(`
 apiVersion: v1
 kind: Pod
@@ -130,21 +122,8 @@ spec:
 	}
 
 	// The pods are gone: no veth on the bridge, no reservation, no rule.
-	if entries, _ := os.ReadDir(filepath.Join(runRoot, "cni", "networks", "peapod")); len(entries) > 0 {
-		for _, e := range entries {
-			if net.ParseIP(e.Name()) != nil {
-				t.Errorf("address %s still reserved", e.Name())
-			}
-		}
-	}
-	if out, err := exec.Command("iptables-save", "-t", "nat").Output(); err != nil {
-		t.Error(err)
-	} else if strings.Contains(string(out), podIP) || strings.Contains(string(out), fmt.Sprintf("dport %d", hostPort)) {
-		t.Errorf("nat rules left:\n%s", out)
-	}
-	if out, err := exec.Command("ip", "-o", "link", "show", "master", n.flagValue("--bridge")).Output(); err != nil {
-		t.Error(err)
-	} else if len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("veths left on the bridge:\n%s", out)
+	leaks, err := testenv.Leaks{Bridge: n.net.Bridge, IPAMDir: filepath.Join(n.runRoot, "cni", "networks", network.NetworkName), Subnet: cidr}.Find()
+	if err != nil || len(leaks) > 0 {
+		t.Errorf("after the pods: %v %v", leaks, err)
 	}
 }

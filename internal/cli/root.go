@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"peapod/internal/agent"
 	"peapod/internal/image"
 	"peapod/internal/network"
 	"peapod/internal/network/services"
@@ -35,6 +36,26 @@ type globals struct {
 	podCIDR string
 	bridge  string
 	table   string // nftables table of the Services' rules
+}
+
+// pullModeFlag is --image-pull, the node-level switch of up and serve.
+type pullModeFlag struct{ mode *agent.PullMode }
+
+func addPullModeFlag(cmd *cobra.Command, mode *agent.PullMode) {
+	*mode = agent.PullMissing
+	cmd.Flags().Var(pullModeFlag{mode}, "image-pull", "image pulls: never (local images only), missing (pull what is not stored), policy (follow each container's imagePullPolicy)")
+}
+
+func (f pullModeFlag) String() string { return string(*f.mode) }
+func (f pullModeFlag) Type() string   { return "never|missing|policy" }
+
+func (f pullModeFlag) Set(s string) error {
+	switch m := agent.PullMode(s); m {
+	case agent.PullNever, agent.PullMissing, agent.PullPolicy:
+		*f.mode = m
+		return nil
+	}
+	return fmt.Errorf("%q is not one of never, missing, policy", s)
 }
 
 // exitError carries a command's exit status without printing anything more.

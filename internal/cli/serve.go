@@ -23,6 +23,7 @@ import (
 type serveFlags struct {
 	listen     string
 	kubeconfig string
+	pull       agent.PullMode
 }
 
 func newServeCommand(g *globals, s Streams) *cobra.Command {
@@ -38,6 +39,7 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 	home, _ := os.UserHomeDir()
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
+	addPullModeFlag(cmd, &f.pull)
 	return cmd
 }
 
@@ -87,7 +89,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	}
 
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, loopback, s)
+	stopAgent, err := startNodeAgent(ctx, g, f.pull, loopback, s)
 	if err != nil {
 		return err
 	}

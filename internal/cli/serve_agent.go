@@ -15,7 +15,7 @@ import (
 // startNodeAgent runs the node agent against the API server at loopback,
 // exactly as it would run against a remote cluster. The returned function
 // stops it and waits: pods keep running, for the next serve to adopt.
-func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s Streams) (func(), error) {
+func startNodeAgent(ctx context.Context, g *globals, pull agent.PullMode, loopback *rest.Config, s Streams) (func(), error) {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func startNodeAgent(ctx context.Context, g *globals, loopback *rest.Config, s St
 				Images:  images,
 				PodsDir: filepath.Join(g.root, "pods"),
 				LogsDir: filepath.Join(g.root, "logs"),
-				Pull:    agent.PullMissing,
+				Pull:    pull,
 				Network: podNet,
 				// ClusterFirst pods resolve through the cluster DNS.
 				ClusterDNS: nameservers,

@@ -29,6 +29,7 @@ type server struct {
 	n          *node
 	bin        string
 	kubeconfig string
+	args       []string // serve's own flags
 	cmd        *exec.Cmd
 	logs       lockedBuffer
 }
@@ -66,9 +67,15 @@ func buildPeapod(t *testing.T) string {
 // loaded (seedImages for nginx and its exporter).
 func newServer(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *server {
 	t.Helper()
+	return newServerArgs(t, nil, extra...)
+}
+
+// newServerArgs is newServer with serve's flags args.
+func newServerArgs(t *testing.T, args []string, extra ...func(v1.Image) (string, v1.Image)) *server {
+	t.Helper()
 	testenv.RequireBinaries(t, "kubectl")
 	n := newNode(t, extra...)
-	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), args: args}
 	// Registered after newNode's leak check, so it runs before it: no pod
 	// may outlive the test, and serve leaves pods running when it stops.
 	t.Cleanup(func() {
@@ -90,7 +97,7 @@ func newServer(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *server
 // start runs serve and waits until it says it is ready.
 func (s *server) start() {
 	s.t.Helper()
-	args := append(append([]string{}, s.n.flags...), "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", s.kubeconfig)
+	args := append(append(append([]string{}, s.n.flags...), "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", s.kubeconfig), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stderr = &s.logs
 	stdout, err := cmd.StdoutPipe()
@@ -218,6 +225,24 @@ func TestServe_ApplyWaitDelete(t *testing.T) {
 	}
 }
 
+// serve --image-pull=never runs what is stored whatever the pod's
+// imagePullPolicy, and a missing image waits as ErrImageNeverPull with the
+// kubelet's message instead of being pulled.
+func TestServe_ImagePullNever(t *testing.T) {
+	s := newServerArgs(t, []string{"--image-pull=never"})
+	s.apply(strings.ReplaceAll(podYAML("stored", "", "Never", "echo ran"), "IfNotPresent", "Always") +
+		"---\n" + strings.ReplaceAll(podYAML("missing", "", "Never", "echo ran"), "busybox:1.36", "busybox:not-stored"))
+	s.mustKubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/stored", "--timeout=60s")
+	eventually(t, 60*time.Second, "ErrImageNeverPull", func() (bool, string) {
+		out, _ := s.kubectl("get", "pod", "missing", "-o", "jsonpath={.status.containerStatuses[0].state.waiting}")
+		return strings.Contains(out, `"reason":"ErrImageNeverPull"`) &&
+			strings.Contains(out, `Container image \"busybox:not-stored\" is not present with pull policy of Never`), out
+	})
+	if out := s.mustKubectl("get", "pod", "missing"); !strings.Contains(out, "ErrImageNeverPull") {
+		t.Errorf("kubectl get pod missing:\n%s", out)
+	}
+}
+
 func TestServe_BindsUnscheduledPods(t *testing.T) {
 	s := newServer(t)
 	s.apply(podYAML("web", "", "Always", "sleep 3600"))
@@ -282,7 +307,7 @@ func TestServe_KillNineKeepsPods(t *testing.T) {
 	// through the runtime's own exec (crun) since the API is down.
 	endID := before["ends"]
 	endID = endID[strings.Index(endID, "://")+3 : strings.Index(endID, " ")]
-	if out, err := exec.Command("crun", "--root", filepath.Join(s.n.runRootDir(), "crun"), "exec", endID, "touch", "/tmp/end").CombinedOutput(); err != nil {
+	if out, err := exec.Command("crun", "--root", filepath.Join(s.n.runRoot, "crun"), "exec", endID, "touch", "/tmp/end").CombinedOutput(); err != nil {
 		t.Fatalf("crun exec: %v\n%s", err, out)
 	}
 
@@ -310,14 +335,4 @@ func TestServe_KillNineKeepsPods(t *testing.T) {
 	}
 	s.mustKubectl("wait", "--for=condition=Ready", "pods", "--all", "--timeout=60s")
 	s.mustKubectl("delete", "pods", "--all", "--timeout=90s")
-}
-
-// runRootDir is the node's --run-root.
-func (n *node) runRootDir() string {
-	for i, f := range n.flags {
-		if f == "--run-root" && i+1 < len(n.flags) {
-			return n.flags[i+1]
-		}
-	}
-	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -38,33 +37,15 @@ func tableExists(name string) bool {
 	return false
 }
 
-// flag returns the value of a global flag newNode gave n.
-func (n *node) flag(name string) string {
-	for i, f := range n.flags {
-		if f == name && i+1 < len(n.flags) {
-			return n.flags[i+1]
-		}
-	}
-	n.t.Fatalf("node has no %s", name)
-	return ""
-}
-
 // gatewayIP is the bridge's address: the pod CIDR's first host.
 func (n *node) gatewayIP() string {
-	ip, _, err := net.ParseCIDR(n.flag("--pod-cidr"))
+	ip, _, err := net.ParseCIDR(n.net.PodCIDR)
 	if err != nil {
 		n.t.Fatal(err)
 	}
 	ip4 := ip.To4()
 	ip4[3]++
 	return ip4.String()
-}
-
-// serviceAddrs are cluster IPs and a node port of this test process's
-// own, apart from a running peapod's and from other test processes'.
-func serviceAddrs(i int) (string, int) {
-	pid := os.Getpid()
-	return fmt.Sprintf("10.100.%d.%d", pid%250, 10+i), 31000 + (pid%500)*3 + i
 }
 
 // backendPod serves its hostname on the container port named web (8080).
@@ -114,9 +95,8 @@ func httpGet(t *testing.T, url string, deadline time.Time) string {
 // the table is gone when up ends.
 func TestServices_Up(t *testing.T) {
 	n := newNode(t)
-	webIP, nodePort := serviceAddrs(0)
-	unreadyIP, _ := serviceAddrs(1)
-	table := n.flag("--nft-table")
+	webIP, nodePort, unreadyIP := n.net.ServiceIP(0), n.net.NodePort(0), n.net.ServiceIP(1)
+	table := n.net.Table
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: web}

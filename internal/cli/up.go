@@ -28,7 +28,7 @@ import (
 
 type upFlags struct {
 	files   []string
-	pull    string
+	pull    agent.PullMode
 	timeout time.Duration
 }
 
@@ -47,19 +47,13 @@ The exit status is 0 if every pod succeeded or was running well when stopped.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&f.files, "filename", "f", nil, "manifest file (YAML or JSON, several documents allowed); - for standard input")
-	cmd.Flags().StringVar(&f.pull, "image-pull", string(agent.PullMissing), "image pulls: never (local images only), missing (pull what is not stored), policy (follow imagePullPolicy)")
+	addPullModeFlag(cmd, &f.pull)
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "stop the pods gracefully after this long (0: run until they finish or Ctrl-C)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
-	mode := agent.PullMode(f.pull)
-	switch mode {
-	case agent.PullNever, agent.PullMissing, agent.PullPolicy:
-	default:
-		return fmt.Errorf("--image-pull: %q is not one of never, missing, policy", f.pull)
-	}
 	objs, err := readObjects(f.files, s.In)
 	if err != nil {
 		return err
@@ -136,7 +130,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		Images:     images,
 		PodsDir:    filepath.Join(g.root, "pods"),
 		LogsDir:    filepath.Join(g.root, "logs"),
-		Pull:       mode,
+		Pull:       f.pull,
 		Reporter:   reporter,
 		Objects:    &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets, Services: objs.Services},
 		Network:    podNet,

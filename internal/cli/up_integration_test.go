@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +23,13 @@ import (
 	"peapod/internal/testenv"
 )
 
-// node is a private peapod root with the busybox image loaded; every test
-// gets its own, and a leak check when it ends.
+// node is a private peapod root with the busybox image loaded and a pod
+// network of its own; every test gets one, and a leak check when it ends.
 type node struct {
-	t     *testing.T
-	flags []string
+	t             *testing.T
+	flags         []string
+	root, runRoot string
+	net           testenv.Net
 }
 
 func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
@@ -37,14 +38,19 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 	testenv.RequireBinaries(t, "crun", "conmon")
 	root, runRoot := t.TempDir(), t.TempDir()
 	cgroupRoot := fmt.Sprintf("peapod-test-%d-%s", os.Getpid(), strings.ToLower(t.Name()))
-	n := &node{t: t, flags: []string{"--root", root, "--run-root", runRoot, "--cgroup-root", cgroupRoot}}
-	t.Cleanup(func() {
-		testenv.CheckNoLeaks(t, testenv.Leaks{Root: root, RunRoot: runRoot, CgroupRoot: cgroupRoot, EmptyDirs: []string{
+	n := &node{t: t, root: root, runRoot: runRoot, flags: []string{"--root", root, "--run-root", runRoot, "--cgroup-root", cgroupRoot}}
+	n.net = nodeNetwork(t, runRoot)
+	n.flags = append(n.flags, "--pod-cidr", n.net.PodCIDR, "--bridge", n.net.Bridge, "--nft-table", n.net.Table)
+	// Before the network goes (cleanups run last-in first-out): a pod's
+	// veth, address or hostPort rule left is a leak, not the network's.
+	testenv.NoLeaks(t, testenv.Leaks{
+		Root: root, RunRoot: runRoot, CgroupRoot: cgroupRoot,
+		EmptyDirs: []string{
 			filepath.Join(root, "containers"), filepath.Join(root, "pods"),
 			filepath.Join(runRoot, "sockets"), filepath.Join(runRoot, "sandboxes"), filepath.Join(runRoot, "crun"),
-		}})
+		},
+		Bridge: n.net.Bridge, IPAMDir: filepath.Join(runRoot, "cni", "networks", network.NetworkName), Subnet: n.net.PodCIDR,
 	})
-	n.flags = append(n.flags, nodeNetwork(t, runRoot)...)
 
 	bb, err := busybox.Build()
 	if err != nil {
@@ -72,35 +78,32 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 	return n
 }
 
-var nodeNets atomic.Int32
-
-// nodeNetwork gives a node a pod network of its own, a bridge and a /24 in
-// 10.123.0.0/16, apart from a running peapod (peapod0, 10.88.0.0/16) and
-// from other nodes, and removes it (addresses, veths, rules, the bridge)
-// when the test ends, whatever happened.
-func nodeNetwork(t *testing.T, runRoot string) []string {
+// nodeNetwork reserves a pod network of the node's own (a bridge, a /24
+// in 10.123.0.0/16 and an nftables table, apart from a running peapod's
+// peapod0, 10.88.0.0/16, and from other test processes') and removes it
+// when the test ends, whatever happened: the bridge and the table must
+// then be gone.
+func nodeNetwork(t *testing.T, runRoot string) testenv.Net {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, "bridge")); err != nil {
 		t.Skip("needs containernetworking-plugins")
 	}
-	i := int(nodeNets.Add(1))
-	cidr := fmt.Sprintf("10.123.%d.0/24", (os.Getpid()+i)%250+1)
-	bridge := fmt.Sprintf("ppc%d-%d", os.Getpid()%100000, i)
-	table := "peapod-" + bridge
+	net := testenv.ReserveNet(t, 123)
+	testenv.NoLeaks(t, testenv.Leaks{Links: []string{net.Bridge}, NFTables: []string{net.Table}})
 	t.Cleanup(func() {
-		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: bridge, PodCIDR: cidr})
+		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: net.Bridge, PodCIDR: net.PodCIDR})
 		if err == nil {
 			err = c.Remove(context.Background())
 		}
 		if err != nil {
-			t.Errorf("remove pod network %s: %v", bridge, err)
+			t.Errorf("remove pod network %s: %v", net.Bridge, err)
 		}
 		// serve leaves its Services' table for the pods it leaves running.
-		if err := removeTable(table); err != nil {
+		if err := removeTable(net.Table); err != nil {
 			t.Error(err)
 		}
 	})
-	return []string{"--pod-cidr", cidr, "--bridge", bridge, "--nft-table", table}
+	return net
 }
 
 // run runs peapod in-process and returns stdout, stderr and the exit status.

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,43 +21,29 @@ import (
 	"peapod/internal/testenv"
 )
 
-var testNet atomic.Int32
-
 // newTestCNI is a network of its own: a bridge and a /24 in 10.124.0.0/16
 // that clash neither with a running peapod (10.88.0.0/16, peapod0) nor
-// with the cli package's tests (10.123.0.0/16). Everything goes at the end.
+// with the cli package's tests (10.123.0.0/16) nor with another test
+// process. Everything goes at the end: the bridge, and every nat rule of
+// its addresses.
 func newTestCNI(t *testing.T) (*CNI, string) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat(filepath.Join(DefaultPluginDir, "bridge")); err != nil {
 		t.Skip("needs containernetworking-plugins")
 	}
-	n := testNet.Add(1)
-	cidr := fmt.Sprintf("10.124.%d.0/24", (os.Getpid()+int(n))%250+1)
-	bridge := fmt.Sprintf("ppn%d-%d", os.Getpid()%100000, n)
-	c, err := New(Config{Dir: t.TempDir(), Bridge: bridge, PodCIDR: cidr})
+	tn := testenv.ReserveNet(t, 124)
+	c, err := New(Config{Dir: t.TempDir(), Bridge: tn.Bridge, PodCIDR: tn.PodCIDR})
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.NoLeaks(t, testenv.Leaks{Links: []string{tn.Bridge}, Subnet: tn.PodCIDR})
 	t.Cleanup(func() {
 		if err := c.Remove(context.Background()); err != nil {
 			t.Errorf("remove network: %v", err)
 		}
-		checkGone(t, c)
 	})
-	return c, cidr
-}
-
-// checkGone fails t if anything of c's is left on the host.
-func checkGone(t *testing.T, c *CNI) {
-	t.Helper()
-	if _, err := netlink.LinkByName(c.cfg.Bridge); err == nil {
-		t.Errorf("bridge %s left", c.cfg.Bridge)
-	}
-	prefix := strings.TrimSuffix(c.subnet.IP.String(), "0")
-	if out, err := exec.Command("iptables-save", "-t", "nat").Output(); err == nil && strings.Contains(string(out), prefix) {
-		t.Errorf("nat rules for %s left:\n%s", c.subnet, out)
-	}
+	return c, tn.PodCIDR
 }
 
 // attached lists the addresses reserved and the veths on the bridge.
@@ -92,6 +77,7 @@ func newNS(t *testing.T) ns.NetNS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.NoLeaks(t, testenv.Leaks{NetNS: []string{n.Path()}})
 	t.Cleanup(func() {
 		n.Close()
 		_ = testutils.UnmountNS(n)

@@ -26,12 +26,10 @@ func TestProxySync100(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	testenv.NoLeaks(t, testenv.Leaks{NFTables: []string{table}})
 	t.Cleanup(func() {
 		if err := p.Remove(ctx); err != nil {
 			t.Error(err)
-		}
-		if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), table) {
-			t.Errorf("table %s left:\n%s", table, out)
 		}
 	})
 	in := manyServices(100)

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,36 +130,16 @@ func newEnv(t *testing.T) *env {
 		CgroupRoot: "peapod-test-" + randomSuffix(),
 	}
 	t.Cleanup(func() {
-		testenv.CheckNoLeaks(t, testenv.Leaks{Root: cfg.Root, RunRoot: cfg.RunRoot, CgroupRoot: cfg.CgroupRoot})
-		removeCgroupRoot(t, cfg.CgroupRoot)
 		if err := os.RemoveAll(base); err != nil {
 			t.Errorf("remove test dirs: %v", err)
 		}
 	})
+	testenv.NoLeaks(t, testenv.Leaks{Root: cfg.Root, RunRoot: cfg.RunRoot, CgroupRoot: cfg.CgroupRoot})
 	rt, err := conmon.New(cfg)
 	if err != nil {
 		t.Fatalf("conmon.New: %v", err)
 	}
 	return &env{rt: rt, cfg: cfg, rootfs: busyboxRootfs(t), logDir: filepath.Join(base, "logs")}
-}
-
-// removeCgroupRoot removes the (by now empty) cgroup root of the test from
-// every hierarchy.
-func removeCgroupRoot(t *testing.T, root string) {
-	matches, _ := filepath.Glob("/sys/fs/cgroup/*/" + root)
-	if d := "/sys/fs/cgroup/" + root; fileExists(d) {
-		matches = append(matches, d)
-	}
-	for _, d := range matches {
-		if err := syscall.Rmdir(d); err != nil {
-			t.Errorf("remove cgroup root: %v", err)
-		}
-	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func (e *env) spec(sandboxID, name string, args ...string) runtime.ContainerSpec {
