@@ -20,7 +20,8 @@ import (
 // Two pods on the pod network: the client reaches the web pod by its IP
 // (which the web pod publishes through a hostPath dir, a test-only trick,
 // taken from status.podIP by the downward API); the host reaches the pod
-// IP and the hostPort on 127.0.0.1. When the pods are gone, so are their
+// IP and the hostPort on 127.0.0.1. The web pod serves until both the host
+// and the client are done: the client may well come after the host. When the pods are gone, so are their
 // veths, address reservations and rules.
 func TestUp_PodNetwork(t *testing.T) {
 	n := newNode(t)
@@ -46,7 +47,7 @@ spec:
     - {name: HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
     ports: [{containerPort: 8080, hostPort: %[2]d}]
     volumeMounts: [{name: shared, mountPath: /shared}]
-    command: ["sh", "-c", "echo POD_IP=$POD_IP HOST_IP=$HOST_IP; grep web /etc/hosts; mkdir /www; echo hello-from-web > /www/index.html; httpd -p 8080 -h /www; echo $POD_IP > /shared/ip.tmp; mv /shared/ip.tmp /shared/web-ip; until [ -e /shared/done ]; do sleep 0.1; done"]
+    command: ["sh", "-c", "echo POD_IP=$POD_IP HOST_IP=$HOST_IP; grep web /etc/hosts; mkdir /www; echo hello-from-web > /www/index.html; httpd -p 8080 -h /www; echo $POD_IP > /shared/ip.tmp; mv /shared/ip.tmp /shared/web-ip; until [ -e /shared/done ] && [ -e /shared/client-done ]; do sleep 0.1; done"]
 ---
 apiVersion: v1
 kind: Pod
@@ -58,7 +59,7 @@ spec:
   - name: wget
     image: busybox
     volumeMounts: [{name: shared, mountPath: /shared}]
-    command: ["sh", "-c", "until [ -s /shared/web-ip ]; do sleep 0.1; done; wget -q -O - http://$(cat /shared/web-ip):8080/"]
+    command: ["sh", "-c", "until [ -s /shared/web-ip ]; do sleep 0.1; done; wget -q -O - http://$(cat /shared/web-ip):8080/; r=$?; touch /shared/client-done; exit $r"]
 `, shared, hostPort)
 
 	type result struct {
@@ -71,7 +72,11 @@ spec:
 		done <- result{out, errOut, code}
 	}()
 	// Whatever happens, let the web pod end.
-	defer os.WriteFile(filepath.Join(shared, "done"), nil, 0o644)
+	defer func() {
+		for _, f := range []string{"done", "client-done"} {
+			_ = os.WriteFile(filepath.Join(shared, f), nil, 0o644)
+		}
+	}()
 
 	var podIP string
 	deadline := time.Now().Add(time.Minute)

@@ -188,15 +188,25 @@ func TestStreams_ExecAndCp(t *testing.T) {
 		t.Errorf("exec in the sidecar: code %d, %q", code, out)
 	}
 
-	// -it: a terminal of 30x100 that grows to 40x120.
-	term := startInTerminal(t, 30, 100, "kubectl", "--kubeconfig", s.kubeconfig, "exec", "-it", "web", "-c", "c", "--", "sh", "-c", "stty size; read x; stty size; exit 5")
-	term.waitFor("30 100")
-	term.resize(40, 120)
-	term.waitFor("") // let SIGWINCH reach kubectl before the next line
-	if _, err := term.master.Write([]byte("go\r")); err != nil {
-		t.Fatal(err)
+	// -it: a terminal of 30x100 that grows to 40x120. The pty has the
+	// client's size close to the process's start (crun sizes it racing the
+	// process, so a first `stty size` may read nothing) and each new size
+	// once kubectl's SIGWINCH went through: ask until it shows.
+	term := startInTerminal(t, 30, 100, "kubectl", "--kubeconfig", s.kubeconfig, "exec", "-it", "web", "-c", "c", "--",
+		"sh", "-c", `stty size; while read x; do [ "$x" = q ] && exit 5; stty size; done`)
+	ask := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !term.seen(want, 500*time.Millisecond); {
+			if time.Now().After(deadline) {
+				t.Fatalf("exec -it: no %q on the terminal: %q", want, term.output())
+			}
+			typeIn(t, term, "go\r")
+		}
 	}
-	term.waitFor("40 120")
+	ask("30 100")
+	term.resize(40, 120)
+	ask("40 120")
+	typeIn(t, term, "q\r")
 	if code := term.wait(); code != 5 {
 		t.Errorf("exec -it: exit code %d, output %q", code, term.output())
 	}
@@ -410,31 +420,29 @@ func startInTerminal(t *testing.T, rows, cols uint16, name string, args ...strin
 	return term
 }
 
-// waitFor reads the terminal until want appears after what was matched
-// before (want "" reads what is there for a moment).
+// waitFor reads the terminal until want appears, or fails the test.
 func (tm *terminal) waitFor(want string) {
 	tm.t.Helper()
-	deadline := time.After(60 * time.Second)
-	if want == "" {
-		deadline = time.After(300 * time.Millisecond)
+	if !tm.seen(want, 60*time.Second) {
+		tm.t.Fatalf("no %q on the terminal: %q", want, tm.buf)
 	}
-	for want == "" || !strings.Contains(string(tm.buf), want) {
+}
+
+// seen reads the terminal until want appears (true) or for at most d.
+func (tm *terminal) seen(want string, d time.Duration) bool {
+	deadline := time.After(d)
+	for !strings.Contains(string(tm.buf), want) {
 		select {
 		case b, ok := <-tm.out:
 			if !ok {
-				if want != "" {
-					tm.t.Fatalf("terminal closed before %q: %q", want, tm.buf)
-				}
-				return
+				return strings.Contains(string(tm.buf), want)
 			}
 			tm.buf = append(tm.buf, b...)
 		case <-deadline:
-			if want == "" {
-				return
-			}
-			tm.t.Fatalf("no %q on the terminal: %q", want, tm.buf)
+			return false
 		}
 	}
+	return true
 }
 
 func (tm *terminal) resize(rows, cols uint16) {

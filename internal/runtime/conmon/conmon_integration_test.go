@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,4 +413,44 @@ func TestIntegration_ExecTty(t *testing.T) {
 	if err != nil || code != 0 || !strings.HasPrefix(strings.TrimSpace(out.String()), "/dev/pts/") {
 		t.Errorf("exec tty: %d, %v, %q", code, err, out.String())
 	}
+}
+
+// The client's first terminal size reaches the exec's pty, and so do the
+// next ones. crun sizes the pty racing the process, so the process polls.
+func TestIntegration_ExecTtySize(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "tty")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	resize := make(chan runtime.TerminalSize, 2)
+	resize <- runtime.TerminalSize{Width: 77, Height: 22}
+	in, typed := io.Pipe()
+	defer typed.Close()
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Tty: true, Stdin: in, Stdout: out, Resize: resize, Timeout: 30 * time.Second,
+			Cmd: []string{"sh", "-c", `for want in "22 77" "33 88"; do i=0; until [ "$(stty size)" = "$want" ] || [ $i -gt 100 ]; do sleep 0.1; i=$((i+1)); done; stty size; read x; done`}})
+		done <- err
+	}()
+	waitOut := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q: %q", want, out.String())
+			}
+		}
+	}
+	waitOut("22 77\r\n")
+	resize <- runtime.TerminalSize{Width: 88, Height: 33}
+	if _, err := typed.Write([]byte("next\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitOut("33 88\r\n")
+	if _, err := typed.Write([]byte("end\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("exec: %v (%q)", err, out.String())
+	}
+	close(resize)
 }

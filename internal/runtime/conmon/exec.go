@@ -43,6 +43,17 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	p.Args = req.Cmd
 	p.Env = append(append([]string(nil), p.Env...), req.Env...)
 	p.Terminal = req.Tty
+	var size *runtime.TerminalSize
+	if req.Tty {
+		// A pty starts at 0x0. Given the client's first size, crun sizes
+		// the pty itself, close to the process's start; crun 1.8 does it
+		// racing the process (a `stty size` first thing may still read
+		// nothing), so the relay sets it again when it gets the master.
+		if sz, ok := firstSize(ctx, req.Resize); ok {
+			size = &sz
+			p.ConsoleSize = &specs.Box{Height: uint(sz.Height), Width: uint(sz.Width)}
+		}
+	}
 	execID, err := newID()
 	if err != nil {
 		return 0, err
@@ -93,7 +104,7 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	cmd.WaitDelay = 2 * time.Second
 	if err = cmd.Start(); err == nil {
 		if console != nil {
-			go console.relay(req.Stdin, req.Stdout, req.Resize)
+			go console.relay(req.Stdin, req.Stdout, size, req.Resize)
 		}
 		err = cmd.Wait()
 		if console != nil {
@@ -115,6 +126,27 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		return 0, &RunError{Command: append([]string{r.runtimePath}, args...), Inner: err}
 	}
 	return 0, nil
+}
+
+// initialSizeWait bounds the wait for a terminal client's first size,
+// which clients send as soon as the stream is up.
+const initialSizeWait = time.Second
+
+// firstSize takes the client's first terminal size from resize, if one
+// comes soon.
+func firstSize(ctx context.Context, resize <-chan runtime.TerminalSize) (runtime.TerminalSize, bool) {
+	if resize == nil {
+		return runtime.TerminalSize{}, false
+	}
+	t := time.NewTimer(initialSizeWait)
+	defer t.Stop()
+	select {
+	case sz, ok := <-resize:
+		return sz, ok && sz.Width > 0 && sz.Height > 0
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return runtime.TerminalSize{}, false
 }
 
 // consoleSocket receives a pty master from the runtime (--console-socket)
@@ -142,9 +174,9 @@ func listenConsole() (*consoleSocket, error) {
 	return &consoleSocket{dir: dir, path: path, ln: ln, copied: make(chan struct{})}, nil
 }
 
-// relay takes the master the runtime sends and copies both ways; it
-// returns when the output ends.
-func (c *consoleSocket) relay(in io.Reader, out io.Writer, resize <-chan runtime.TerminalSize) {
+// relay takes the master the runtime sends, sizes it (initial, then each
+// of resize) and copies both ways; it returns when the output ends.
+func (c *consoleSocket) relay(in io.Reader, out io.Writer, initial *runtime.TerminalSize, resize <-chan runtime.TerminalSize) {
 	defer close(c.copied)
 	master, err := c.receive()
 	if err != nil {
@@ -153,17 +185,23 @@ func (c *consoleSocket) relay(in io.Reader, out io.Writer, resize <-chan runtime
 	c.mu.Lock()
 	c.master = master
 	c.mu.Unlock()
+	setSize := func(sz runtime.TerminalSize) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.master != nil {
+			_ = unix.IoctlSetWinsize(int(c.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+		}
+	}
+	if initial != nil {
+		setSize(*initial)
+	}
 	if in != nil {
 		go func() { _, _ = io.Copy(master, in) }()
 	}
 	if resize != nil {
 		go func() {
 			for sz := range resize {
-				c.mu.Lock()
-				if c.master != nil {
-					_ = unix.IoctlSetWinsize(int(c.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
-				}
-				c.mu.Unlock()
+				setSize(sz)
 			}
 		}()
 	}
