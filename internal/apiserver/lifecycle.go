@@ -177,6 +177,7 @@ func (s *Server) bootstrap(ctx context.Context, port int) error {
 	}
 	single := corev1.IPFamilyPolicySingleStack
 	target := intstr.FromInt32(int32(port))
+	ip := s.cfg.Services.KubernetesIP().String()
 	if u, err := url.Parse(s.url); err == nil {
 		if err := s.apiEndpoints(ctx, u.Hostname(), port); err != nil {
 			return err
@@ -186,20 +187,22 @@ func (s *Server) bootstrap(ctx context.Context, port int) error {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes", Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
 		Spec: corev1.ServiceSpec{
 			Type:            corev1.ServiceTypeClusterIP,
-			ClusterIP:       s.cfg.ServiceIP,
-			ClusterIPs:      []string{s.cfg.ServiceIP},
+			ClusterIP:       ip,
+			ClusterIPs:      []string{ip},
 			IPFamilies:      []corev1.IPFamily{corev1.IPv4Protocol},
 			IPFamilyPolicy:  &single,
 			SessionAffinity: corev1.ServiceAffinityNone,
 			Ports:           []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443, TargetPort: target}},
 		},
 	}, func(cur runtime.Object) bool {
-		// serve may listen on another port than last time.
+		// serve may listen on another port, or have another service
+		// range, than last time.
 		svc, ok := cur.(*corev1.Service)
-		if !ok || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort == target {
+		if !ok || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort == target && svc.Spec.ClusterIP == ip {
 			return false
 		}
 		svc.Spec.Ports[0].TargetPort = target
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = ip, []string{ip}
 		return true
 	})
 }

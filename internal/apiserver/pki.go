@@ -34,7 +34,9 @@ const certValidity = 10 * 365 * 24 * time.Hour
 
 func unauthorized() error { return apierrors.NewUnauthorized("Unauthorized") }
 
-func loadPKI(dir, host string) (*pki, error) {
+// loadPKI loads or makes the certificates in dir; the serving one covers
+// host and serviceIP, the kubernetes Service's address that pods use.
+func loadPKI(dir, host string, serviceIP net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func loadPKI(dir, host string) (*pki, error) {
 			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 			DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, net.ParseIP("10.96.0.1")},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, serviceIP},
 		}
 		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
 			t.IPAddresses = append(t.IPAddresses, ip)
@@ -66,14 +68,15 @@ func loadPKI(dir, host string) (*pki, error) {
 		}
 		return t, caCert, caKey
 	}
-	// A serving certificate that does not cover the listen host is made
-	// again rather than failing every client's verification.
+	// A serving certificate that does not cover the listen host (or the
+	// service address) is made again rather than failing every client's
+	// verification.
 	check := func(c *x509.Certificate) bool {
 		h := host
 		if h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified() {
 			h = "127.0.0.1"
 		}
-		return c.VerifyHostname(h) == nil
+		return c.VerifyHostname(h) == nil && c.VerifyHostname(serviceIP.String()) == nil
 	}
 	if _, _, _, err = loadOrCreate(dir, "apiserver", servingTmpl, check); err != nil {
 		return nil, err

@@ -39,8 +39,10 @@ type Config struct {
 	// BookmarkInterval is how often watches that allow bookmarks get one
 	// (0: a minute, as the API server).
 	BookmarkInterval time.Duration
-	// ServiceIP is the ClusterIP of the default/kubernetes Service.
-	ServiceIP string
+	// Services gives Services their cluster IPs and node ports (zero:
+	// kube-apiserver's defaults); its first address is the
+	// default/kubernetes Service's.
+	Services registry.ServiceAllocator
 	// Streams serves pods' log, exec, attach and portforward (nil: 503).
 	Streams NodeStreams
 }
@@ -85,8 +87,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BookmarkInterval == 0 {
 		cfg.BookmarkInterval = time.Minute
 	}
-	if cfg.ServiceIP == "" {
-		cfg.ServiceIP = "10.96.0.1"
+	if !cfg.Services.CIDR.IsValid() {
+		cfg.Services = registry.DefaultServiceAllocator()
 	}
 	sch, err := newScheme()
 	if err != nil {
@@ -145,7 +147,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
 	}
-	if s.pki, err = loadPKI(s.cfg.PKIDir, host); err != nil {
+	if s.pki, err = loadPKI(s.cfg.PKIDir, host, net.IP(s.cfg.Services.KubernetesIP().AsSlice())); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)

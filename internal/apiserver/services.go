@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"peapod/internal/registry"
 	"peapod/internal/store"
 )
 
@@ -41,7 +40,7 @@ func (s *Server) allocateService(ctx context.Context, res *resource, obj runtime
 			existing = append(existing, *other)
 		}
 	}
-	return registry.DefaultServiceAllocator().Allocate(svc, existing)
+	return s.cfg.Services.Allocate(svc, existing)
 }
 
 // apiEndpoints writes the Endpoints and EndpointSlice of the

@@ -102,13 +102,13 @@ func TestServe_InitWaitsForServices(t *testing.T) {
 		}
 	}
 	waitStatus("Init:0/2", 60*time.Second)
-	// Still waiting a few retries later: nslookup fails without the Service.
-	time.Sleep(5 * time.Second)
+	// Still waiting after a few lookups: nslookup fails without the Service.
+	eventually(t, 60*time.Second, "three failed lookups of myservice", func() (bool, string) {
+		logs, _ := s.kubectl("logs", "myapp-pod", "-c", "init-myservice")
+		return strings.Count(logs, "waiting for myservice") >= 3, logs
+	})
 	if got := status(); got != "Init:0/2" {
 		t.Fatalf("status %q before the Services exist, want Init:0/2", got)
-	}
-	if logs := s.mustKubectl("logs", "myapp-pod", "-c", "init-myservice"); !strings.Contains(logs, "waiting for myservice") {
-		t.Errorf("init-myservice logs:\n%s", logs)
 	}
 	s.mustKubectl("apply", "-f", "../../examples/init-wait-services-svcs.yaml")
 	waitStatus("Running", 60*time.Second)

@@ -17,6 +17,7 @@ import (
 	"peapod/internal/image"
 	"peapod/internal/network"
 	"peapod/internal/network/services"
+	"peapod/internal/registry"
 	"peapod/internal/runtime"
 	"peapod/internal/runtime/conmon"
 )
@@ -36,6 +37,8 @@ type globals struct {
 	podCIDR string
 	bridge  string
 	table   string // nftables table of the Services' rules
+	// Services' cluster IPs and node ports, as kube-apiserver's flags
+	serviceCIDR, nodePorts string
 }
 
 // pullModeFlag is --image-pull, the node-level switch of up and serve.
@@ -108,6 +111,8 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	// and an nftables table of its own for the Services.
 	root.PersistentFlags().StringVar(&g.table, "nft-table", services.DefaultTable, "nftables table (family ip) of the Services' rules")
 	_ = root.PersistentFlags().MarkHidden("nft-table")
+	root.PersistentFlags().StringVar(&g.serviceCIDR, "service-cluster-ip-range", envOr("PEAPOD_SERVICE_CIDR", "10.96.0.0/12"), "IPv4 network Services get their cluster IPs from; its first address is the kubernetes Service's (env PEAPOD_SERVICE_CIDR)")
+	root.PersistentFlags().StringVar(&g.nodePorts, "service-node-port-range", envOr("PEAPOD_NODE_PORTS", "30000-32767"), "ports NodePort Services get theirs from (env PEAPOD_NODE_PORTS)")
 	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newImageCommand(g, s), newVersionCommand(s))
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -121,6 +126,10 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func (g *globals) serviceAllocator() (registry.ServiceAllocator, error) {
+	return registry.ParseServiceAllocator(g.serviceCIDR, g.nodePorts)
 }
 
 func (g *globals) images() (*image.Store, error) {

@@ -46,6 +46,10 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	alloc, err := g.serviceAllocator()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(g.root, "store"), 0o700); err != nil {
 		return err
 	}
@@ -65,6 +69,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		Resources: registry.Resources(),
 		PKIDir:    filepath.Join(g.root, "pki"),
 		Listen:    f.listen,
+		Services:  alloc,
 		Streams:   agent.NewStreams(rt, filepath.Join(g.root, "logs")),
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,16 +254,24 @@ spec:
 func TestServeE2E_ServicesNodesEvents(t *testing.T) {
 	s := newServer(t)
 	s.mustKubectl("create", "service", "clusterip", "x", "--tcp=80:8080")
+	// Cluster IPs and node ports from serve's --service-cluster-ip-range
+	// and --service-node-port-range; the kubernetes Service has the first.
+	_, svcNet, _ := net.ParseCIDR(s.n.net.ServiceCIDR())
+	kubernetesIP := strings.TrimSuffix(s.n.net.ServiceCIDR(), "0/24") + "1"
+	if got := s.mustKubectl("get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"); got != kubernetesIP {
+		t.Errorf("service kubernetes: clusterIP %q, want %s", got, kubernetesIP)
+	}
 	ip := s.mustKubectl("get", "service", "x", "-o", "jsonpath={.spec.clusterIP}")
-	if !strings.HasPrefix(ip, "10.9") || ip == "10.96.0.1" {
-		t.Errorf("service x: clusterIP %q", ip)
+	if !svcNet.Contains(net.ParseIP(ip)) || ip == kubernetesIP {
+		t.Errorf("service x: clusterIP %q, want one of %s", ip, svcNet)
 	}
 	s.apply(strings.Replace(podYAML("web", "", "Always", "sleep 3600"), "metadata:\n", "metadata:\n  labels: {app: web}\n", 1))
 	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
 	s.mustKubectl("expose", "pod", "web", "--port", "80", "--type", "NodePort")
 	out := s.mustKubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.selector.app}")
-	if f := strings.Fields(out); len(f) != 3 || f[0] == ip || !strings.HasPrefix(f[0], "10.") || f[1] < "30000" || f[2] != "web" {
-		t.Errorf("service web: %q", out)
+	if f := strings.Fields(out); len(f) != 3 || f[0] == ip || !svcNet.Contains(net.ParseIP(f[0])) || f[2] != "web" ||
+		f[1] < fmt.Sprint(s.n.net.NodePort(0)) || f[1] > fmt.Sprint(s.n.net.NodePort(9)) {
+		t.Errorf("service web: %q, want a cluster IP of %s and a node port of %s", out, svcNet, s.n.net.NodePortRange())
 	}
 	ep := s.mustKubectl("get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}")
 	if !strings.HasPrefix(ep, "127.0.0.1:") {

@@ -52,13 +52,35 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// buildPeapod builds the binary once per test into a temp dir.
+// binDir holds the peapod binary the tests run as a separate process,
+// built once per test binary; TestMain removes it.
+var binDir string
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "peapod")
+	if out, err := exec.Command("go", "build", "-o", bin, "peapod/cmd/peapod").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	var err error
+	if binDir, err = os.MkdirTemp("", "peapod-cli-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+// buildPeapod is the peapod binary of this source tree.
 func buildPeapod(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "peapod")
-	out, err := exec.Command("go", "build", "-o", bin, "peapod/cmd/peapod").CombinedOutput()
+	bin, err := buildOnce()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }

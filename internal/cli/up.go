@@ -54,6 +54,10 @@ The exit status is 0 if every pod succeeded or was running well when stopped.`,
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
+	alloc, err := g.serviceAllocator()
+	if err != nil {
+		return err
+	}
 	objs, err := readObjects(f.files, s.In)
 	if err != nil {
 		return err
@@ -108,7 +112,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	rep := newUpReporter(s, len(pods) > 1, stop)
 	var reporter agent.Reporter = rep
 	if len(objs.Services) > 0 {
-		if err := allocateServices(objs.Services); err != nil {
+		if err := allocateServices(alloc, objs.Services); err != nil {
 			return err
 		}
 		u, stopServices, err := startUpServices(ctx, g, objs.Services, rep, s)

@@ -40,7 +40,8 @@ func newNode(t *testing.T, extra ...func(v1.Image) (string, v1.Image)) *node {
 	cgroupRoot := fmt.Sprintf("peapod-test-%d-%s", os.Getpid(), strings.ToLower(t.Name()))
 	n := &node{t: t, root: root, runRoot: runRoot, flags: []string{"--root", root, "--run-root", runRoot, "--cgroup-root", cgroupRoot}}
 	n.net = nodeNetwork(t, runRoot)
-	n.flags = append(n.flags, "--pod-cidr", n.net.PodCIDR, "--bridge", n.net.Bridge, "--nft-table", n.net.Table)
+	n.flags = append(n.flags, "--pod-cidr", n.net.PodCIDR, "--bridge", n.net.Bridge, "--nft-table", n.net.Table,
+		"--service-cluster-ip-range", n.net.ServiceCIDR(), "--service-node-port-range", n.net.NodePortRange())
 	// Before the network goes (cleanups run last-in first-out): a pod's
 	// veth, address or hostPort rule left is a leak, not the network's.
 	testenv.NoLeaks(t, testenv.Leaks{

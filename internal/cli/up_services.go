@@ -18,8 +18,7 @@ import (
 // allocateServices defaults the Services of up's files and gives them
 // their cluster IPs and node ports as the API server would, then
 // validates them.
-func allocateServices(svcs []*corev1.Service) error {
-	alloc := registry.DefaultServiceAllocator()
+func allocateServices(alloc registry.ServiceAllocator, svcs []*corev1.Service) error {
 	var done []corev1.Service
 	for _, svc := range svcs {
 		if svc.Namespace == "" {

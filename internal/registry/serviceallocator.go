@@ -1,10 +1,13 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/big"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +33,47 @@ type ServiceAllocator struct {
 func DefaultServiceAllocator() ServiceAllocator {
 	return ServiceAllocator{CIDR: netip.MustParsePrefix("10.96.0.0/12"), NodePortBase: 30000, NodePortSize: 2768}
 }
+
+// ParseServiceAllocator takes kube-apiserver's --service-cluster-ip-range
+// (an IPv4 CIDR with room for the kubernetes Service and one more) and
+// --service-node-port-range ("30000-32767", or "30000+2768": base and size).
+func ParseServiceAllocator(cidr, portRange string) (ServiceAllocator, error) {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil || !prefix.Addr().Is4() {
+		return ServiceAllocator{}, fmt.Errorf("--service-cluster-ip-range: %q is not an IPv4 CIDR", cidr)
+	}
+	if prefix.Bits() > 30 {
+		return ServiceAllocator{}, fmt.Errorf("--service-cluster-ip-range: %s is too small: it needs the kubernetes Service's address and one more", cidr)
+	}
+	a := ServiceAllocator{CIDR: prefix.Masked()}
+	var base, last int
+	if b, n, ok := strings.Cut(portRange, "+"); ok {
+		base, err = strconv.Atoi(b)
+		if size, err2 := strconv.Atoi(n); err == nil && err2 == nil {
+			last = base + size - 1
+		} else {
+			err = errors.Join(err, err2)
+		}
+	} else if b, l, ok := strings.Cut(portRange, "-"); ok {
+		base, err = strconv.Atoi(b)
+		if l, err2 := strconv.Atoi(l); err2 == nil {
+			last = l
+		} else {
+			err = errors.Join(err, err2)
+		}
+	} else {
+		err = errors.New("no - or +")
+	}
+	if err != nil || base < 1 || last > 65535 || last < base {
+		return ServiceAllocator{}, fmt.Errorf("--service-node-port-range: %q is not a port range such as 30000-32767", portRange)
+	}
+	a.NodePortBase, a.NodePortSize = base, last-base+1
+	return a, nil
+}
+
+// KubernetesIP is the cluster IP of the default/kubernetes Service: the
+// range's first address.
+func (a ServiceAllocator) KubernetesIP() netip.Addr { return a.addrAt(1) }
 
 // Allocate fills svc's empty clusterIP (unless headless or ExternalName)
 // and its empty nodePorts (NodePort, and LoadBalancer unless

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -126,5 +127,35 @@ func TestServiceAllocator_Exhaustion(t *testing.T) {
 	err = a.Allocate(&more, []corev1.Service{np})
 	if !apierrors.IsInternalError(err) || err.Error() != "Internal error occurred: failed to allocate a nodePort: range is full" {
 		t.Fatalf("full ports: %v", err)
+	}
+}
+
+func TestParseServiceAllocator(t *testing.T) {
+	for _, tc := range []struct {
+		name, cidr, ports string
+		want              ServiceAllocator
+		wantErr           string
+	}{
+		{"kube-apiserver defaults", "10.96.0.0/12", "30000-32767", DefaultServiceAllocator(), ""},
+		{"base and size", "10.100.7.0/24", "30070+10", ServiceAllocator{CIDR: netip.MustParsePrefix("10.100.7.0/24"), NodePortBase: 30070, NodePortSize: 10}, ""},
+		{"host bits are masked", "10.100.7.9/24", "30070-30079", ServiceAllocator{CIDR: netip.MustParsePrefix("10.100.7.0/24"), NodePortBase: 30070, NodePortSize: 10}, ""},
+		{"not a CIDR", "10.100.7.0", "30000-32767", ServiceAllocator{}, `--service-cluster-ip-range: "10.100.7.0" is not an IPv4 CIDR`},
+		{"IPv6", "fd00::/108", "30000-32767", ServiceAllocator{}, "not an IPv4 CIDR"},
+		{"too small", "10.0.0.0/31", "30000-32767", ServiceAllocator{}, "too small"},
+		{"no separator", "10.96.0.0/12", "30000", ServiceAllocator{}, `--service-node-port-range: "30000" is not a port range`},
+		{"reversed", "10.96.0.0/12", "32767-30000", ServiceAllocator{}, "not a port range"},
+		{"past 65535", "10.96.0.0/12", "65000-70000", ServiceAllocator{}, "not a port range"},
+		{"not numbers", "10.96.0.0/12", "a-b", ServiceAllocator{}, "not a port range"},
+	} {
+		got, err := ParseServiceAllocator(tc.cidr, tc.ports)
+		switch {
+		case tc.wantErr == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if ip := DefaultServiceAllocator().KubernetesIP().String(); ip != "10.96.0.1" {
+		t.Errorf("KubernetesIP = %s, want 10.96.0.1", ip)
 	}
 }

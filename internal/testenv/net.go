@@ -24,8 +24,16 @@ type Net struct {
 	n       int
 }
 
-// ServiceIP is the i-th cluster IP of the net (i < 240), in 10.100.<n>.0/24.
+// ServiceCIDR is the net's service range, 10.100.<n>.0/24: the kubernetes
+// Service has .1.
+func (n Net) ServiceCIDR() string { return fmt.Sprintf("10.100.%d.0/24", n.n) }
+
+// ServiceIP is the i-th cluster IP of the net (i < 240) to ask for; the
+// ones allocated dynamically may be any of the range.
 func (n Net) ServiceIP(i int) string { return fmt.Sprintf("10.100.%d.%d", n.n, 10+i) }
+
+// NodePortRange is the net's ten node ports, as --service-node-port-range.
+func (n Net) NodePortRange() string { return fmt.Sprintf("%d+10", n.NodePort(0)) }
 
 // NodePort is the i-th node port of the net (i < 10).
 func (n Net) NodePort(i int) int { return 30000 + 10*n.n + i }
