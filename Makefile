@@ -13,9 +13,11 @@ PEAPOD    := $(BIN) --root $(ROOT) --run-root $(RUN_ROOT)
 # coordinator can fail a target with a spurious "context deadline exceeded"
 # at the end of the run (golang/go#75804, fixed in go1.27).
 FUZZTIME  ?= 20000x
+# make stress: how many times the integration suite runs in a row.
+COUNT     ?= 10
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help deps build images demo test lint test-unit test-integration fuzz bench bench-serve clean
+.PHONY: help deps build images demo test lint test-unit test-integration stress fuzz bench bench-serve clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +53,13 @@ test-unit: ## unit tests (no root needed)
 
 test-integration: build ## integration tests with real containers (root)
 	$(GO) test -count=1 -p 1 -tags integration -timeout 20m ./...
+
+stress: build ## the integration suite COUNT times in a row (default 10); any failure stops it
+	@mkdir -p $(OUT); for i in $$(seq $(COUNT)); do \
+	  start=$$(date +%s); \
+	  $(GO) test -count=1 -p 1 -tags integration -timeout 20m ./... >$(OUT)/stress.log 2>&1 || { cat $(OUT)/stress.log; echo "stress: run $$i of $(COUNT) failed"; exit 1; }; \
+	  echo "stress: run $$i of $(COUNT) passed in $$(( $$(date +%s) - start )) s:" $$(awk '$$1 == "ok" && $$3 ~ /s$$/ && $$3+0 >= 1 { sub("peapod/internal/", "", $$2); printf "%s %s, ", $$2, $$3 }' $(OUT)/stress.log); \
+	done
 
 fuzz: ## run each fuzz target for FUZZTIME executions
 	@for pkg in $$($(GO) list ./...); do \
