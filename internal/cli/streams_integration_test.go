@@ -5,8 +5,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -231,8 +231,8 @@ func TestStreams_PortForward(t *testing.T) {
 	s := newServer(t)
 	s.apply(streamsPod)
 	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
-	port := freePort(t)
-	cmd := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "port-forward", "pod/web", strconv.Itoa(port)+":80")
+	// Local port 0: kubectl takes a free one and says which.
+	cmd := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "port-forward", "pod/web", ":80")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -241,33 +241,37 @@ func TestStreams_PortForward(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var output lockedBuffer
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("kubectl port-forward:\n%s", output.String())
+		}
 	}()
-	ready := make(chan string, 1)
+	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 80$`)
+	ready := make(chan string, 2)
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		var seen []string
 		for sc.Scan() {
-			t.Log(sc.Text())
-			seen = append(seen, sc.Text())
-			if strings.HasPrefix(sc.Text(), "Forwarding from 127.0.0.1:") {
-				ready <- ""
+			fmt.Fprintln(&output, sc.Text())
+			if m := forwarding.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
 			}
 		}
-		ready <- strings.Join(seen, "\n")
+		ready <- ""
 	}()
+	var port string
 	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("port-forward ended: %s", msg)
+	case port = <-ready:
+		if port == "" {
+			t.Fatalf("port-forward ended: %s", output.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("port-forward not ready")
 	}
 	for i := 0; i < 3; i++ { // each GET is a new forwarded connection
-		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/index.html")
+		resp, err := http.Get("http://127.0.0.1:" + port + "/index.html")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,15 +352,6 @@ func typeIn(t *testing.T, term *terminal, s string) {
 	if _, err := term.master.Write([]byte(s)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // terminal runs a command on a pseudo-terminal of its own, as kubectl -t
