@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,9 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"peapod/internal/image/busybox"
+	"peapod/internal/testenv"
 )
 
-// startRegistry runs Debian's docker-registry on a free loopback port with
+// startRegistry runs Debian's docker-registry on a loopback port of its own with
 // storage in a temp dir, and returns its host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
@@ -33,12 +33,9 @@ func startRegistry(t *testing.T) string {
 	if err != nil {
 		t.Skip("docker-registry not installed (Debian package docker-registry)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // the registry binds it next; a clash would show as a start failure
+	// A port of a reserved net: below the ephemeral range, so no
+	// connection takes it, and no other test process has it.
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.ReserveNet(t, 126).HostPort(0))
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yml")

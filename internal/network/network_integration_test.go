@@ -21,12 +21,12 @@ import (
 	"peapod/internal/testenv"
 )
 
-// newTestCNI is a network of its own: a bridge and a /24 in 10.124.0.0/16
-// that clash neither with a running peapod (10.88.0.0/16, peapod0) nor
-// with the cli package's tests (10.123.0.0/16) nor with another test
-// process. Everything goes at the end: the bridge, and every nat rule of
-// its addresses.
-func newTestCNI(t *testing.T) (*CNI, string) {
+// newTestCNI is a network of its own: a bridge and a /24 in 10.124.0.0/16,
+// and host ports, that clash neither with a running peapod (10.88.0.0/16,
+// peapod0) nor with the cli package's tests (10.123.0.0/16) nor with
+// another test process. Everything goes at the end: the bridge, and every
+// nat rule of its addresses.
+func newTestCNI(t *testing.T) (*CNI, testenv.Net) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat(filepath.Join(DefaultPluginDir, "bridge")); err != nil {
@@ -43,7 +43,7 @@ func newTestCNI(t *testing.T) (*CNI, string) {
 			t.Errorf("remove network: %v", err)
 		}
 	})
-	return c, tn.PodCIDR
+	return c, tn
 }
 
 // attached lists the addresses reserved and the veths on the bridge.
@@ -125,10 +125,10 @@ func dial(addr string) error {
 }
 
 func TestNetwork_AttachDetach(t *testing.T) {
-	c, _ := newTestCNI(t)
+	c, tn := newTestCNI(t)
 	n := newNS(t)
 	ctx := context.Background()
-	hostPort := 30000 + os.Getpid()%20000
+	hostPort := tn.HostPort(0)
 	// Chain names hash the network name and the sandbox ID: unique IDs keep
 	// them apart from any other peapod's.
 	id := fmt.Sprintf("test-a-%d", os.Getpid())
@@ -177,7 +177,7 @@ func TestNetwork_AttachDetach(t *testing.T) {
 // an orphan was removed) is released by Reconcile: address, masquerade and
 // hostPort chains.
 func TestNetwork_Reconcile(t *testing.T) {
-	c, _ := newTestCNI(t)
+	c, tn := newTestCNI(t)
 	ctx := context.Background()
 	live, gone := newNS(t), newNS(t)
 	liveID, goneID := fmt.Sprintf("test-live-%d", os.Getpid()), fmt.Sprintf("test-gone-%d", os.Getpid())
@@ -185,7 +185,7 @@ func TestNetwork_Reconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goneIPs, err := c.Attach(ctx, goneID, gone.Path(), []PortMapping{{HostPort: int32(30000 + os.Getpid()%20000 + 1), ContainerPort: 80, Protocol: "tcp"}})
+	goneIPs, err := c.Attach(ctx, goneID, gone.Path(), []PortMapping{{HostPort: int32(tn.HostPort(1)), ContainerPort: 80, Protocol: "tcp"}})
 	if err != nil {
 		t.Fatal(err)
 	}

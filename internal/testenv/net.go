@@ -45,9 +45,10 @@ func (n Net) HostPort(i int) int { return 20000 + 10*n.n + i }
 // clears it, and a process that dies releases its locks with its fds.
 const lockDir = "/run/peapod-test-nets"
 
-// ReserveNet reserves a net in 10.<pool>.0.0/16 for t: the first /24 whose
-// lock this process gets and that no interface has an address in (a
-// network a killed run left). It is released when t ends, after every
+// ReserveNet reserves a net with its pods in 10.<pool>.0.0/16 for t: the
+// first index whose lock this process gets and whose /24 no interface has
+// an address in (a network a killed run left). The index is unique on the
+// machine among all pools, and with it the service range and the ports. It is released when t ends, after every
 // cleanup registered later.
 func ReserveNet(t testing.TB, pool int) Net {
 	t.Helper()
@@ -58,7 +59,9 @@ func ReserveNet(t testing.TB, pool int) Net {
 	for k := range 250 {
 		i := (start+k)%250 + 1
 		cidr := fmt.Sprintf("10.%d.%d.0/24", pool, i)
-		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("10.%d.%d", pool, i)), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+		// One lock per index whatever the pool: the service range and the
+		// ports follow the index alone.
+		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprint(i)), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
 		if err != nil {
 			t.Fatal(err)
 		}
