@@ -89,22 +89,22 @@ func nodeNetwork(t *testing.T, runRoot string) testenv.Net {
 	if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, "bridge")); err != nil {
 		t.Skip("needs containernetworking-plugins")
 	}
-	net := testenv.ReserveNet(t, 123)
-	testenv.NoLeaks(t, testenv.Leaks{Links: []string{net.Bridge}, NFTables: []string{net.Table}})
+	tn := testenv.ReserveNet(t, 123)
+	testenv.NoLeaks(t, testenv.Leaks{Links: []string{tn.Bridge}, NFTables: []string{tn.Table}})
 	t.Cleanup(func() {
-		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: net.Bridge, PodCIDR: net.PodCIDR})
+		c, err := network.New(network.Config{Dir: filepath.Join(runRoot, "cni"), Bridge: tn.Bridge, PodCIDR: tn.PodCIDR})
 		if err == nil {
 			err = c.Remove(context.Background())
 		}
 		if err != nil {
-			t.Errorf("remove pod network %s: %v", net.Bridge, err)
+			t.Errorf("remove pod network %s: %v", tn.Bridge, err)
 		}
 		// serve leaves its Services' table for the pods it leaves running.
-		if err := removeTable(net.Table); err != nil {
+		if err := removeTable(tn.Table); err != nil {
 			t.Error(err)
 		}
 	})
-	return net
+	return tn
 }
 
 // run runs peapod in-process and returns stdout, stderr and the exit status.

@@ -100,11 +100,11 @@ func (l Leaks) Find() ([]string, error) {
 			out = append(out, fmt.Sprintf("process %d: %s", pid, why))
 		}
 	}
-	net, err := l.findNetwork()
+	netLeaks, err := l.findNetwork()
 	if err != nil {
 		return nil, err
 	}
-	return append(out, net...), nil
+	return append(out, netLeaks...), nil
 }
 
 // findNetwork lists the network objects of l that are left.
