@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -172,9 +173,11 @@ spec:
 			t.Errorf("stdout lacks %q", want)
 		}
 	}
-	// Refused by the reject rule, not timed out (date has whole seconds).
-	if !strings.Contains(r.out, "unready: 0s") && !strings.Contains(r.out, "unready: 1s") {
-		t.Errorf("the unready service did not refuse at once")
+	// Refused by the reject rule, not dropped: well before wget's 10 s
+	// timeout (date has whole seconds; a loaded machine may take a second
+	// or two to run wget).
+	if m := regexp.MustCompile(`unready: (\d+)s`).FindStringSubmatch(r.out); m == nil || len(m[1]) > 1 || m[1] > "4" {
+		t.Errorf("the unready service did not refuse at once: %v", m)
 	}
 	for _, l := range strings.Split(r.out, "\n") {
 		if strings.Contains(l, "| hits") && strings.Contains(l, "web-3") {
