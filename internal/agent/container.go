@@ -52,7 +52,8 @@ func (e configError) Unwrap() error { return e.err }
 
 // containerSpec applies the Kubernetes rules (command/args over the image's
 // entrypoint/cmd, env over the image's env, volume mounts, security context)
-// to produce the runtime's container spec. It is pure.
+// to produce the runtime's container spec. It reads no state but the
+// volumes' directories, where mounts resolves (and makes) subPaths.
 func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 	c := in.Container
 	env, err := podEnv(in)

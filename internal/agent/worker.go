@@ -1,7 +1,7 @@
 // Package agent is the node agent: it runs each pod with a level-triggered
 // worker that observes the pod's containers, asks plan.Compute what to do,
 // and carries the plan out against a runtime. `peapod up` feeds it pods from
-// files; `peapod serve` will feed it from the API.
+// files; under `peapod serve`, RunNode feeds it from the API.
 package agent
 
 import (

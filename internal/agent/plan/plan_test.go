@@ -91,7 +91,7 @@ func TestCompute(t *testing.T) {
 			want: Plan{KillPod: true},
 		},
 		{
-			name: "every container exited 0 under Never completes the pod",
+			name: "every container exited (one with 1) under Never ends the pod",
 			pod:  func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyNever },
 			obs: func(o *Observed) {
 				o.Containers["web"].Current = exited("w1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))
