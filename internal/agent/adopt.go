@@ -58,7 +58,7 @@ func adopt(pod *corev1.Pod, containers []*runtime.ContainerStatus) (plan.Observe
 			if since.IsZero() {
 				since = cur.CreatedAt
 			}
-			o.Backoff = plan.Backoff{Period: min(plan.InitialBackoff<<min(cur.Attempt-1, 5), plan.MaxBackoff), LastRestart: since}
+			o.Backoff = plan.Backoff{Period: plan.BackoffAfter(cur.Attempt), LastRestart: since}
 		}
 		obs.Containers[name] = o
 		for _, old := range list[1:] {

@@ -210,7 +210,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			if err := w.mountVolumes(); err != nil {
 				w.event(corev1.EventTypeWarning, "FailedMount", err.Error())
 				mountFailures++
-				wake = w.cfg.Now().Add(min(plan.InitialBackoff<<min(mountFailures-1, 5), plan.MaxBackoff))
+				wake = w.cfg.Now().Add(plan.BackoffAfter(mountFailures))
 			}
 		}
 		if w.refresh && w.volumes != nil {
@@ -454,7 +454,7 @@ func (w *worker) start(ctx context.Context, s plan.Start) bool {
 		return true
 	}
 	w.failures[s.Name]++
-	w.retryAt[s.Name] = w.cfg.Now().Add(min(plan.InitialBackoff<<min(w.failures[s.Name]-1, 5), plan.MaxBackoff))
+	w.retryAt[s.Name] = w.cfg.Now().Add(plan.BackoffAfter(w.failures[s.Name]))
 	return false
 }
 
@@ -645,7 +645,8 @@ func (w *worker) ensureImage(ctx context.Context, c *corev1.Container) (*image.I
 // (every container in after closed), bounded by what is left; then the stop
 // signal, with SIGKILL after what is left of grace but at least
 // MinGracePeriod. Time is counted in whole seconds, as the kubelet does, so
-// a hung preStop costs grace + 2 s.
+// a hung preStop costs grace + 2 s. It measures with the wall clock, not
+// cfg.Now: what it spends is real time on real timers.
 func (w *worker) killContainer(ctx context.Context, name, id string, grace time.Duration, after []chan struct{}) error {
 	left := int64(grace / time.Second)
 	if c := findContainer(w.pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && left > 0 {

@@ -346,6 +346,13 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 	return true
 }
 
+// BackoffAfter is the kubelet's wait after the n-th failure in a row
+// (n >= 1) of a start, an image pull or a volume mount: 10 s doubling to
+// 300 s.
+func BackoffAfter(n int) time.Duration {
+	return min(InitialBackoff<<min(max(n, 1)-1, 5), MaxBackoff)
+}
+
 // backoff applies CrashLoopBackOff to a container about to be (re)started.
 // The first start and the first restart are immediate; after that the wait
 // from the last exit is 10 s, doubling to 300 s; a container that ran

@@ -406,3 +406,22 @@ func TestCompute_InitContainers(t *testing.T) {
 		})
 	}
 }
+
+func TestBackoffAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		want time.Duration
+	}{
+		{"the first failure waits 10 s", 1, 10 * time.Second},
+		{"each next one doubles", 2, 20 * time.Second},
+		{"the fifth waits 160 s", 5, 160 * time.Second},
+		{"the sixth is capped at 300 s (not 320)", 6, 300 * time.Second},
+		{"and stays there", 40, 300 * time.Second},
+		{"no failure counts as the first", 0, 10 * time.Second},
+	} {
+		if got := BackoffAfter(tc.n); got != tc.want {
+			t.Errorf("%s: BackoffAfter(%d) = %s, want %s", tc.name, tc.n, got, tc.want)
+		}
+	}
+}
