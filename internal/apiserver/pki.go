@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // pki is the server's certificates: a CA, the serving certificate and the
@@ -177,33 +178,22 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// WriteKubeconfig writes a kubeconfig for the admin user to path.
+// WriteKubeconfig writes a kubeconfig for the admin user to path, with
+// client-go's own writer.
 func (s *Server) WriteKubeconfig(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	b64 := base64.StdEncoding.EncodeToString
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: peapod
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: peapod-admin
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-contexts:
-- name: peapod
-  context:
-    cluster: peapod
-    user: peapod-admin
-    namespace: default
-current-context: peapod
-`, s.url, b64(s.pki.caPEM), b64(s.pki.adminCertPEM), b64(s.pki.adminKeyPEM))
-	return writeFileAtomic(path, []byte(cfg), 0o600)
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["peapod"] = &clientcmdapi.Cluster{Server: s.url, CertificateAuthorityData: s.pki.caPEM}
+	cfg.AuthInfos["peapod-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: s.pki.adminCertPEM, ClientKeyData: s.pki.adminKeyPEM}
+	cfg.Contexts["peapod"] = &clientcmdapi.Context{Cluster: "peapod", AuthInfo: "peapod-admin", Namespace: "default"}
+	cfg.CurrentContext = "peapod"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
 }
 
 // CACert is the cluster CA certificate (PEM), as kube-root-ca.crt holds it.

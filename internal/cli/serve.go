@@ -58,8 +58,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 	defer st.Close()
-	// The node agent's streaming side: logs, exec, attach, port-forward
-	// reach the containers through it, as kube-apiserver reaches the kubelet.
+	// One runtime (one reaper, one table of exits) for the node agent and
+	// its streaming side: logs, exec, attach, port-forward reach the
+	// containers through it, as kube-apiserver reaches the kubelet.
 	rt, err := g.containerRuntime()
 	if err != nil {
 		return err
@@ -94,7 +95,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	}
 
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, f.pull, loopback, s)
+	stopAgent, err := startNodeAgent(ctx, g, rt, f.pull, loopback, s)
 	if err != nil {
 		return err
 	}

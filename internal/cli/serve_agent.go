@@ -10,21 +10,18 @@ import (
 	"k8s.io/client-go/rest"
 
 	"peapod/internal/agent"
+	"peapod/internal/runtime/conmon"
 )
 
 // startNodeAgent runs the node agent against the API server at loopback,
 // exactly as it would run against a remote cluster. The returned function
 // stops it and waits: pods keep running, for the next serve to adopt.
-func startNodeAgent(ctx context.Context, g *globals, pull agent.PullMode, loopback *rest.Config, s Streams) (func(), error) {
+func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull agent.PullMode, loopback *rest.Config, s Streams) (func(), error) {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		return nil, err
 	}
 	images, err := g.images()
-	if err != nil {
-		return nil, err
-	}
-	rt, err := g.containerRuntime()
 	if err != nil {
 		return nil, err
 	}
