@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -50,7 +49,14 @@ type NodeConfig struct {
 	// are rewritten even without a watch event; 60 s by default, as the
 	// kubelet's syncFrequency.
 	SyncPeriod time.Duration
-	Log        *slog.Logger
+	// Informers is the process's one informer factory. NewNode asks it for
+	// pods, ConfigMaps, Secrets and Services; its owner starts it after
+	// every component has asked for what it needs. Under serve it watches
+	// every pod (the DNS and the endpoints controller need them all); a
+	// node of a big cluster would give it pods of spec.nodeName only, as
+	// the kubelet watches.
+	Informers informers.SharedInformerFactory
+	Log       *slog.Logger
 }
 
 // KubeletVersion is what the Node reports as its kubelet version.
@@ -59,13 +65,14 @@ const KubeletVersion = "v1.32.0-peapod"
 // MaxPods is the node's pod capacity, the kubelet's default.
 const MaxPods = 110
 
-// node is the node agent: it registers a Node, binds unscheduled pods to
+// Node is the node agent: it registers a Node, binds unscheduled pods to
 // it, and runs one worker per pod bound to it, reporting through the API.
-type node struct {
+type Node struct {
 	cfg       NodeConfig
 	client    kubernetes.Interface
 	pods      corelisters.PodLister
 	objects   Objects
+	informers struct{ pods, configMaps, secrets, services cache.SharedIndexInformer }
 	kubelet   record.EventRecorder
 	scheduler record.EventRecorder
 	log       *slog.Logger
@@ -141,13 +148,16 @@ func (p *podWorker) stopped() bool {
 	}
 }
 
-// RunNode runs the node agent until ctx ends. Pods keep running when it
-// returns: a node agent started again adopts them.
-func RunNode(ctx context.Context, cfg NodeConfig) error {
+// NewNode makes the node agent and asks cfg.Informers for what it
+// watches; Run runs it once the factory is started.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Informers == nil {
+		return nil, errors.New("node agent: no informer factory")
+	}
 	if cfg.Name == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return fmt.Errorf("node name: %w", err)
+			return nil, fmt.Errorf("node name: %w", err)
 		}
 		cfg.Name = strings.ToLower(h)
 	}
@@ -163,13 +173,24 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	n := &node{
+	n := &Node{
 		cfg: cfg, client: cfg.Client, log: cfg.Log.With("node", cfg.Name),
 		shutdown: make(chan struct{}),
 		workers:  map[types.UID]*podWorker{}, finished: map[types.UID]bool{},
 		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{},
 	}
+	core := cfg.Informers.Core().V1()
+	n.informers.pods, n.informers.configMaps = core.Pods().Informer(), core.ConfigMaps().Informer()
+	n.informers.secrets, n.informers.services = core.Secrets().Informer(), core.Services().Informer()
+	n.pods = core.Pods().Lister()
+	n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
+	return n, nil
+}
 
+// Run runs the node agent until ctx ends. Pods keep running when it
+// returns: a node agent started again adopts them.
+func (n *Node) Run(ctx context.Context) error {
+	cfg := n.cfg
 	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion)
 	if err := n.register(ctx, facts); err != nil {
 		return err
@@ -181,57 +202,50 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	n.kubelet = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.Name})
 	n.scheduler = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "default-scheduler"})
 
-	onNode := informers.NewSharedInformerFactoryWithOptions(n.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Name).String()
-	}))
-	unbound := informers.NewSharedInformerFactoryWithOptions(n.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
-	}))
-	all := informers.NewSharedInformerFactory(n.client, 0)
-	podInformer := onNode.Core().V1().Pods()
-	n.pods = podInformer.Lister()
-	n.objects = listerObjects{configMaps: all.Core().V1().ConfigMaps().Lister(), secrets: all.Core().V1().Secrets().Lister(), services: all.Core().V1().Services().Lister()}
-	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { n.syncPod(asPod(obj)) },
-		UpdateFunc: func(_, obj any) { n.syncPod(asPod(obj)) },
-		DeleteFunc: func(obj any) { n.podGone(asPod(obj)) },
-	}); err != nil {
-		return err
-	}
-	if _, err := unbound.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { n.bind(ctx, asPod(obj)) },
-		UpdateFunc: func(_, obj any) { n.bind(ctx, asPod(obj)) },
-	}); err != nil {
-		return err
+	// Every pod is watched (the cluster DNS and the endpoints controller
+	// share the informer): this node runs its own and binds the unbound.
+	podEvent := func(obj any) {
+		switch pod := asPod(obj); {
+		case pod == nil:
+		case pod.Spec.NodeName == cfg.Name:
+			n.syncPod(pod)
+		case pod.Spec.NodeName == "":
+			n.bind(ctx, pod)
+		}
 	}
 	objectChanged := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.objectChanged(obj) },
 		UpdateFunc: func(_, obj any) { n.objectChanged(obj) },
 	}
-	if _, err := all.Core().V1().ConfigMaps().Informer().AddEventHandler(objectChanged); err != nil {
-		return err
-	}
-	if _, err := all.Core().V1().Secrets().Informer().AddEventHandler(objectChanged); err != nil {
-		return err
-	}
-	onNode.Start(ctx.Done())
-	unbound.Start(ctx.Done())
-	all.Start(ctx.Done())
-	defer func() {
-		onNode.Shutdown()
-		unbound.Shutdown()
-		all.Shutdown()
-	}()
-	for _, f := range []informers.SharedInformerFactory{onNode, all} {
-		for t, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				n.stop()
-				if ctx.Err() != nil {
-					return nil // stopped while starting
+	for _, h := range []struct {
+		inf     cache.SharedIndexInformer
+		handler cache.ResourceEventHandler
+	}{
+		{n.informers.pods, cache.ResourceEventHandlerFuncs{
+			AddFunc:    podEvent,
+			UpdateFunc: func(_, obj any) { podEvent(obj) },
+			DeleteFunc: func(obj any) {
+				if pod := asPod(obj); pod != nil && pod.Spec.NodeName == cfg.Name {
+					n.podGone(pod)
 				}
-				return fmt.Errorf("node agent: %v informer did not sync", t)
-			}
+			},
+		}},
+		{n.informers.configMaps, objectChanged},
+		{n.informers.secrets, objectChanged},
+	} {
+		reg, err := h.inf.AddEventHandler(h.handler)
+		if err != nil {
+			return err
 		}
+		defer func() { _ = h.inf.RemoveEventHandler(reg) }()
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), n.informers.pods.HasSynced, n.informers.configMaps.HasSynced,
+		n.informers.secrets.HasSynced, n.informers.services.HasSynced) {
+		n.stop()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return errors.New("node agent: informers did not sync")
 	}
 	n.collect(ctx)
 
@@ -255,7 +269,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 }
 
 // stop ends every worker without touching their pods.
-func (n *node) stop() {
+func (n *Node) stop() {
 	n.mu.Lock()
 	n.closing = true
 	close(n.shutdown)
@@ -278,7 +292,7 @@ func terminal(pod *corev1.Pod) bool {
 // syncPod reacts to the API's view of a pod bound to this node: start its
 // worker, ask it to stop when the pod is being deleted, or finish the
 // deletion of a pod that no longer runs.
-func (n *node) syncPod(pod *corev1.Pod) {
+func (n *Node) syncPod(pod *corev1.Pod) {
 	if pod == nil || pod.Spec.NodeName != n.cfg.Name {
 		return
 	}
@@ -309,7 +323,7 @@ func (n *node) syncPod(pod *corev1.Pod) {
 }
 
 // startLocked starts pod's worker; n.mu is held.
-func (n *node) startLocked(pod *corev1.Pod) {
+func (n *Node) startLocked(pod *corev1.Pod) {
 	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1), ephemeral: make(chan []corev1.EphemeralContainer, 1)}
 	if pod.DeletionTimestamp != nil {
 		pw.stopWith(pod.DeletionGracePeriodSeconds)
@@ -333,7 +347,7 @@ func (n *node) startLocked(pod *corev1.Pod) {
 // runWorker runs one pod to its end, then writes its final status and, if
 // it was deleted, removes it from the API as the kubelet's status manager
 // does: once nothing of it runs, a delete with grace 0 and its UID.
-func (n *node) runWorker(pod *corev1.Pod, pw *podWorker, rep *apiReporter, cfg Config) {
+func (n *Node) runWorker(pod *corev1.Pod, pw *podWorker, rep *apiReporter, cfg Config) {
 	rctx, rcancel := context.WithCancel(context.Background())
 	go rep.run(rctx)
 	_, err := Run(context.Background(), cfg, pod, pw.stop)
@@ -375,14 +389,14 @@ func (n *node) runWorker(pod *corev1.Pod, pw *podWorker, rep *apiReporter, cfg C
 }
 
 // resync runs syncPod again from the lister's copy of the pod.
-func (n *node) resync(ns, name string, uid types.UID) {
+func (n *Node) resync(ns, name string, uid types.UID) {
 	if p, err := n.pods.Pods(ns).Get(name); err == nil && p.UID == uid {
 		n.syncPod(p)
 	}
 }
 
 // finalDelete removes a pod whose containers are all gone.
-func (n *node) finalDelete(pod *corev1.Pod) {
+func (n *Node) finalDelete(pod *corev1.Pod) {
 	zero := int64(0)
 	uid := pod.UID
 	opts := metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}}
@@ -406,7 +420,7 @@ func (n *node) finalDelete(pod *corev1.Pod) {
 // podGone handles a pod removed from the API (or unbound from this node)
 // while its worker may still run: it is stopped, and nothing is left to
 // delete.
-func (n *node) podGone(pod *corev1.Pod) {
+func (n *Node) podGone(pod *corev1.Pod) {
 	if pod == nil {
 		return
 	}
@@ -422,7 +436,7 @@ func (n *node) podGone(pod *corev1.Pod) {
 
 // bind assigns an unscheduled pod to this node through pods/binding, as
 // the scheduler would, and records its Scheduled event.
-func (n *node) bind(ctx context.Context, pod *corev1.Pod) {
+func (n *Node) bind(ctx context.Context, pod *corev1.Pod) {
 	if pod == nil || pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || terminal(pod) || n.noBind.Load() {
 		return
 	}
@@ -459,7 +473,7 @@ func (n *node) bind(ctx context.Context, pod *corev1.Pod) {
 
 // unboundExists tells a NotFound for the binding subresource from one for
 // the pod.
-func (n *node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
+func (n *Node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
 	p, err := n.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 	return err == nil && p.UID == pod.UID
 }
@@ -467,7 +481,7 @@ func (n *node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
 // collect is the garbage collection at start: sandboxes (named by pod UID)
 // of pods the API no longer binds here, or that already ended, are torn
 // down. Pods that still run are adopted by their workers instead.
-func (n *node) collect(ctx context.Context) {
+func (n *Node) collect(ctx context.Context) {
 	rt := n.cfg.Worker.Runtime
 	sandboxes, err := rt.ListSandboxes(ctx)
 	if err != nil {
@@ -503,7 +517,7 @@ func (n *node) collect(ctx context.Context) {
 
 // objectChanged pokes the workers of the pods that mount a ConfigMap or
 // Secret that was added or changed.
-func (n *node) objectChanged(obj any) {
+func (n *Node) objectChanged(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -523,7 +537,7 @@ func (n *node) objectChanged(obj any) {
 }
 
 // refreshVolumes pokes the workers whose pods match.
-func (n *node) refreshVolumes(match func(*corev1.Pod) bool) {
+func (n *Node) refreshVolumes(match func(*corev1.Pod) bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, w := range n.workers {

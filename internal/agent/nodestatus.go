@@ -151,7 +151,7 @@ func nodeStatus(f nodeFacts, now time.Time, old []corev1.NodeCondition) corev1.N
 
 // register creates the Node, or takes over an existing one of the same
 // name (a restarted agent), then writes its status.
-func (n *node) register(ctx context.Context, f nodeFacts) error {
+func (n *Node) register(ctx context.Context, f nodeFacts) error {
 	want := nodeObject(f, time.Now())
 	nodes := n.client.CoreV1().Nodes()
 	_, err := nodes.Create(ctx, want, metav1.CreateOptions{})
@@ -181,7 +181,7 @@ func (n *node) register(ctx context.Context, f nodeFacts) error {
 
 // heartbeat writes the node's status through nodes/NAME/status, and
 // registers the node again if it was deleted.
-func (n *node) heartbeat(ctx context.Context, f nodeFacts) error {
+func (n *Node) heartbeat(ctx context.Context, f nodeFacts) error {
 	nodes := n.client.CoreV1().Nodes()
 	cur, err := nodes.Get(ctx, f.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"peapod/internal/agent"
 	"peapod/internal/network/dns"
@@ -69,35 +69,22 @@ func startUpDNS(hostIP net.IP, svcs []*corev1.Service, rep agent.Reporter, errOu
 	return nameservers, dnsReporter{Reporter: rep, src: src}, stop
 }
 
-// startServeDNS is the cluster DNS of `peapod serve`, on informers of its
-// own; it answers once their caches are filled, so no pod meets a DNS
-// that does not know the Services yet.
-func startServeDNS(ctx context.Context, client kubernetes.Interface, hostIP net.IP, errOut io.Writer) (nameservers []string, stop func()) {
+// startServeDNS is the cluster DNS of `peapod serve`, on the process's
+// informers (start starts them); it answers once their caches are
+// filled, so no pod meets a DNS that does not know the Services yet.
+func startServeDNS(ctx context.Context, inf informers.SharedInformerFactory, start func(), hostIP net.IP, errOut io.Writer) (nameservers []string, stop func()) {
 	if clusterDNSAddr(hostIP) == "off" {
 		return nil, func() {}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	f := informers.NewSharedInformerFactory(client, 0)
-	src := dns.Listers{
-		ServiceLister:       f.Core().V1().Services().Lister(),
-		EndpointSliceLister: f.Discovery().V1().EndpointSlices().Lister(),
-		PodLister:           f.Core().V1().Pods().Lister(),
+	svcs, slices, pods := inf.Core().V1().Services(), inf.Discovery().V1().EndpointSlices(), inf.Core().V1().Pods()
+	src := dns.Listers{ServiceLister: svcs.Lister(), EndpointSliceLister: slices.Lister(), PodLister: pods.Lister()}
+	synced := []cache.InformerSynced{svcs.Informer().HasSynced, slices.Informer().HasSynced, pods.Informer().HasSynced}
+	start()
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
+		fmt.Fprintln(errOut, "peapod: no cluster DNS, its informers did not sync")
+		return nil, func() {}
 	}
-	f.Start(ctx.Done())
-	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer syncCancel()
-	for typ, ok := range f.WaitForCacheSync(syncCtx.Done()) {
-		if !ok {
-			fmt.Fprintf(errOut, "peapod: no cluster DNS, %v not synced\n", typ)
-			cancel()
-			f.Shutdown()
-			return nil, func() {}
-		}
-	}
-	nameservers, stopDNS := startClusterDNS(hostIP, src, errOut)
-	return nameservers, func() {
-		stopDNS()
-		cancel()
-		f.Shutdown()
-	}
+	return startClusterDNS(hostIP, src, errOut)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"peapod/internal/agent"
@@ -94,14 +96,29 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	// The process's one informer factory: each component asks it for
+	// what it watches, then it is started (again) for what was asked
+	// since; its informers end with ctx, after the components.
+	ctx, cancel := context.WithCancel(ctx)
+	inf := informers.NewSharedInformerFactory(client, informerResync)
+	defer func() {
+		cancel()
+		inf.Shutdown()
+	}()
+	start := func() { inf.Start(ctx.Done()) }
+
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, rt, f.pull, loopback, s)
+	stopAgent, err := startNodeAgent(ctx, g, rt, f.pull, client, inf, start, s)
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
 	// Services: endpoints and the nftables rules, next to the agent.
-	stopServices, err := startServices(ctx, g, loopback, s)
+	stopServices, err := startServices(ctx, g, client, inf, start, s)
 	if err != nil {
 		return err
 	}
@@ -115,6 +132,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	fmt.Fprintln(s.Err, "peapod: shutting down")
 	return nil
 }
+
+// informerResync is how often the informers replay everything: the
+// endpoints controller then retries a write it missed, the proxy resyncs
+// its rules, and the node agent syncs every pod again.
+const informerResync = 5 * time.Minute
 
 // waitReady polls /readyz through the loopback client until it answers.
 func waitReady(ctx context.Context, cfg *rest.Config) error {

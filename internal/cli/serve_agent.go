@@ -6,21 +6,18 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"peapod/internal/agent"
 	"peapod/internal/runtime/conmon"
 )
 
-// startNodeAgent runs the node agent against the API server at loopback,
-// exactly as it would run against a remote cluster. The returned function
-// stops it and waits: pods keep running, for the next serve to adopt.
-func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull agent.PullMode, loopback *rest.Config, s Streams) (func(), error) {
-	client, err := kubernetes.NewForConfig(loopback)
-	if err != nil {
-		return nil, err
-	}
+// startNodeAgent runs the node agent against the API server, exactly as it
+// would run against a remote cluster, on the process's informers (start
+// starts what was asked of them). The returned function stops it and
+// waits: pods keep running, for the next serve to adopt.
+func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull agent.PullMode, client kubernetes.Interface, inf informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
 	images, err := g.images()
 	if err != nil {
 		return nil, err
@@ -29,27 +26,33 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull ag
 	if err != nil {
 		return nil, err
 	}
-	nameservers, stopDNS := startServeDNS(ctx, client, podNet.HostIP(), s.Err)
+	nameservers, stopDNS := startServeDNS(ctx, inf, start, podNet.HostIP(), s.Err)
+	node, err := agent.NewNode(agent.NodeConfig{
+		Client:         client,
+		RuntimeVersion: "peapod://" + version,
+		Worker: agent.Config{
+			Runtime: rt,
+			Images:  images,
+			PodsDir: filepath.Join(g.root, "pods"),
+			LogsDir: filepath.Join(g.root, "logs"),
+			Pull:    pull,
+			Network: podNet,
+			// ClusterFirst pods resolve through the cluster DNS.
+			ClusterDNS: nameservers,
+		},
+		Informers: inf,
+		Log:       slog.New(slog.NewTextHandler(s.Err, nil)),
+	})
+	if err != nil {
+		stopDNS()
+		return nil, err
+	}
+	start()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := agent.RunNode(ctx, agent.NodeConfig{
-			Client:         client,
-			RuntimeVersion: "peapod://" + version,
-			Worker: agent.Config{
-				Runtime: rt,
-				Images:  images,
-				PodsDir: filepath.Join(g.root, "pods"),
-				LogsDir: filepath.Join(g.root, "logs"),
-				Pull:    pull,
-				Network: podNet,
-				// ClusterFirst pods resolve through the cluster DNS.
-				ClusterDNS: nameservers,
-			},
-			Log: slog.New(slog.NewTextHandler(s.Err, nil)),
-		})
-		if err != nil {
+		if err := node.Run(ctx); err != nil {
 			fmt.Fprintln(s.Err, "peapod: node agent:", err)
 		}
 	}()

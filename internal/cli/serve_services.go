@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"peapod/internal/network/services"
@@ -21,22 +21,17 @@ func (g *globals) serviceProxy() (*services.Proxy, error) {
 	return services.New(services.Config{Table: g.table, PodCIDR: g.podCIDR, Bridge: g.bridge})
 }
 
-// startServices runs, against the API server at loopback, what
-// kube-controller-manager and kube-proxy do for Services: the endpoints
-// controller and the nftables rules. The returned function stops both
-// and leaves the table: the pods keep running, and the next serve
-// resyncs it.
-func startServices(ctx context.Context, g *globals, loopback *rest.Config, s Streams) (func(), error) {
-	client, err := kubernetes.NewForConfig(loopback)
-	if err != nil {
-		return nil, err
-	}
+// startServices runs, against the API server, what kube-controller-manager
+// and kube-proxy do for Services: the endpoints controller and the
+// nftables rules, on the process's informers (start starts them). The
+// returned function stops both and leaves the table: the pods keep
+// running, and the next serve resyncs it.
+func startServices(ctx context.Context, g *globals, client kubernetes.Interface, f informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
 	proxy, err := g.serviceProxy()
 	if err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(s.Err, nil))
-	f := endpoints.NewInformers(client)
 	ctrl, err := endpoints.NewController(client, f, log)
 	if err != nil {
 		return nil, err
@@ -47,19 +42,22 @@ func startServices(ctx context.Context, g *globals, loopback *rest.Config, s Str
 		UpdateFunc: func(any, any) { proxy.Kick() },
 		DeleteFunc: func(any) { proxy.Kick() },
 	}
+	var regs []func()
 	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()} {
-		if _, err := inf.AddEventHandler(kick); err != nil {
+		reg, err := inf.AddEventHandler(kick)
+		if err != nil {
 			return nil, err
 		}
+		regs = append(regs, func() { _ = inf.RemoveEventHandler(reg) })
 	}
 	state := func() ([]*corev1.Service, []*discoveryv1.EndpointSlice) {
 		svcs, _ := svcInf.Lister().List(labels.Everything())
 		slices, _ := sliceInf.Lister().List(labels.Everything())
 		return svcs, slices
 	}
+	start()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	f.Start(ctx.Done())
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -77,6 +75,8 @@ func startServices(ctx context.Context, g *globals, loopback *rest.Config, s Str
 	return func() {
 		cancel()
 		wg.Wait()
-		f.Shutdown()
+		for _, r := range regs {
+			r()
+		}
 	}, nil
 }

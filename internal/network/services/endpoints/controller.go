@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -237,14 +236,4 @@ func (c *Controller) deleteOwned(ctx context.Context, ns, service string, keep m
 		return nil
 	}
 	return err
-}
-
-// resyncPeriod is how often the informers replay everything, so a missed
-// write is retried even without a change.
-const resyncPeriod = 5 * time.Minute
-
-// NewInformers is the informer factory the controller (and the proxy)
-// share.
-func NewInformers(client kubernetes.Interface) informers.SharedInformerFactory {
-	return informers.NewSharedInformerFactory(client, resyncPeriod)
 }
