@@ -139,9 +139,12 @@ func (w *worker) leave() {
 }
 
 // TearDown removes everything the node holds of sandbox sb (a pod's): its
-// containers, killed at once, its network attachment, volumes and the
-// sandbox. It is the garbage collection of pods that no longer exist; logs
-// stay.
+// containers, a running one killed at once (MinGracePeriod), then its
+// network attachment while the namespace still exists (the plugins find
+// what to undo in it), the sandbox, its volumes and pod dir; logs stay.
+// The worker ends its pods with it, and the node collects with it the
+// sandboxes of pods that no longer exist. Nothing goes after a container
+// that could not be removed: the next collection tries again.
 func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 	rt, id := cfg.Runtime, sb.ID
 	list, err := rt.ListContainers(ctx, id)
@@ -162,7 +165,7 @@ func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if cfg.Network != nil && sb.NetNS != "" {
+	if cfg.Network != nil && sb.NetNS != "" && !sb.HostNetwork {
 		if err := cfg.Network.Detach(ctx, id, sb.NetNS); err != nil {
 			return err
 		}
@@ -170,7 +173,11 @@ func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return err
 	}
-	dir := filepath.Join(cfg.PodsDir, id)
+	return removePodDir(filepath.Join(cfg.PodsDir, id))
+}
+
+// removePodDir tears the pod's volumes down and removes its directory.
+func removePodDir(dir string) error {
 	if err := volume.TearDown(dir); err != nil {
 		return err
 	}

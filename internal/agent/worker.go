@@ -754,40 +754,19 @@ func (w *worker) gracePeriod() time.Duration {
 	return time.Duration(*w.pod.Spec.TerminationGracePeriodSeconds) * time.Second
 }
 
-// cleanup removes the pod's containers, volumes and sandbox; logs stay.
+// cleanup removes the pod's containers, network attachment, sandbox and
+// volumes (TearDown, as for a pod collected by the node); logs stay.
 func (w *worker) cleanup() error {
-	ctx := context.Background()
-	var errs []error
 	w.probes.Close()
 	w.waitWG.Wait()
 	w.followWG.Wait()
-	for _, o := range w.obs.Containers {
-		if o.Current != nil {
-			if err := w.cfg.Runtime.RemoveContainer(ctx, o.Current.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-				errs = append(errs, err)
-			}
-		}
+	if w.sandbox == nil {
+		return removePodDir(w.podDir())
 	}
-	if w.sandbox != nil && w.cfg.Network != nil && !w.sandbox.HostNetwork {
-		// Before the namespace goes: the plugins find what to undo in it.
-		if err := w.cfg.Network.Detach(ctx, w.sandbox.ID, w.sandbox.NetNS); err != nil {
-			errs = append(errs, fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err))
-		}
+	if err := TearDown(context.Background(), w.cfg, w.sandbox); err != nil {
+		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
 	}
-	if w.sandbox != nil {
-		if err := w.cfg.Runtime.RemoveSandbox(ctx, w.sandbox.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := volume.TearDown(w.podDir()); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		if err := os.RemoveAll(w.podDir()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // findContainer finds a container of the pod by name; an ephemeral one
