@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"peapod/internal/agent/plan"
 	"peapod/internal/runtime"
-	"peapod/internal/volume"
 )
 
 // Restart safety. conmon outlives peapod and writes each container's exit
@@ -136,50 +133,4 @@ func (w *worker) detachOn(ctx context.Context) (context.Context, func() bool) {
 func (w *worker) leave() {
 	w.waitWG.Wait()
 	w.followWG.Wait()
-}
-
-// TearDown removes everything the node holds of sandbox sb (a pod's): its
-// containers, a running one killed at once (MinGracePeriod), then its
-// network attachment while the namespace still exists (the plugins find
-// what to undo in it), the sandbox, its volumes and pod dir; logs stay.
-// The worker ends its pods with it, and the node collects with it the
-// sandboxes of pods that no longer exist. Nothing goes after a container
-// that could not be removed: the next collection tries again.
-func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
-	rt, id := cfg.Runtime, sb.ID
-	list, err := rt.ListContainers(ctx, id)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, c := range list {
-		if c.State == runtime.StateRunning {
-			if err := rt.StopContainer(ctx, runtime.StopRequest{ID: c.ID, Timeout: MinGracePeriod}); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-				errs = append(errs, err)
-			}
-		}
-		if err := rt.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if cfg.Network != nil && sb.NetNS != "" && !sb.HostNetwork {
-		if err := cfg.Network.Detach(ctx, id, sb.NetNS); err != nil {
-			return err
-		}
-	}
-	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		return err
-	}
-	return removePodDir(filepath.Join(cfg.PodsDir, id))
-}
-
-// removePodDir tears the pod's volumes down and removes its directory.
-func removePodDir(dir string) error {
-	if err := volume.TearDown(dir); err != nil {
-		return err
-	}
-	return os.RemoveAll(dir)
 }

@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"peapod/internal/network"
+	"peapod/internal/runtime"
+	"peapod/internal/volume"
+)
+
+// setUp creates the sandbox, the volumes and the managed files.
+func (w *worker) setUp(ctx context.Context) error {
+	spec := w.pod.Spec
+	hostname, domain := podHostname(w.pod)
+	kernelName, err := kernelHostname(w.pod, hostname, domain)
+	if err != nil {
+		return err
+	}
+	sb, err := w.cfg.Runtime.CreateSandbox(ctx, runtime.SandboxSpec{
+		ID: string(w.pod.UID), Name: w.pod.Name, Namespace: w.pod.Namespace, UID: string(w.pod.UID), Hostname: kernelName,
+		SharePID:    spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace,
+		HostNetwork: spec.HostNetwork, HostIPC: spec.HostIPC, HostPID: spec.HostPID,
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s/%s: create sandbox: %w", w.pod.Namespace, w.pod.Name, err)
+	}
+	w.sandbox = sb
+	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
+		return err
+	}
+	if n := w.cfg.Network; n != nil {
+		// With hostNetwork the pod's IP is the node's, as the kubelet has it.
+		w.hostIPs = []string{n.HostIP().String()}
+		w.podIPs = w.hostIPs
+		if !sb.HostNetwork {
+			ips, err := n.Attach(ctx, sb.ID, sb.NetNS, network.PortMappings(w.pod))
+			if err != nil {
+				return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
+			}
+			w.podIPs = nil
+			for _, ip := range ips {
+				w.podIPs = append(w.podIPs, ip.String())
+			}
+		}
+	}
+	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS)
+	return err
+}
+
+// mountVolumes sets up the pod's volumes; w.volumes stays nil on failure.
+func (w *worker) mountVolumes() error {
+	// A nil Objects converts to a nil volume.Objects, which finds nothing.
+	vols, err := volume.SetUp(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)})
+	if err != nil {
+		return fmt.Errorf("MountVolume.SetUp failed: %w", err)
+	}
+	w.volumes = vols
+	return nil
+}
+
+// cleanup removes the pod's containers, network attachment, sandbox and
+// volumes (TearDown, as for a pod collected by the node); logs stay.
+func (w *worker) cleanup() error {
+	w.probes.Close()
+	w.waitWG.Wait()
+	w.followWG.Wait()
+	if w.sandbox == nil {
+		return removePodDir(w.podDir())
+	}
+	if err := TearDown(context.Background(), w.cfg, w.sandbox); err != nil {
+		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
+	}
+	return nil
+}
+
+// TearDown removes everything the node holds of sandbox sb (a pod's): its
+// containers, a running one killed at once (MinGracePeriod), then its
+// network attachment while the namespace still exists (the plugins find
+// what to undo in it), the sandbox, its volumes and pod dir; logs stay.
+// The worker ends its pods with it, and the node collects with it the
+// sandboxes of pods that no longer exist. Nothing goes after a container
+// that could not be removed: the next collection tries again.
+func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
+	rt, id := cfg.Runtime, sb.ID
+	list, err := rt.ListContainers(ctx, id)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range list {
+		if c.State == runtime.StateRunning {
+			if err := rt.StopContainer(ctx, runtime.StopRequest{ID: c.ID, Timeout: MinGracePeriod}); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+		if err := rt.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if cfg.Network != nil && sb.NetNS != "" && !sb.HostNetwork {
+		if err := cfg.Network.Detach(ctx, id, sb.NetNS); err != nil {
+			return err
+		}
+	}
+	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
+	return removePodDir(filepath.Join(cfg.PodsDir, id))
+}
+
+// removePodDir tears the pod's volumes down and removes its directory.
+func removePodDir(dir string) error {
+	if err := volume.TearDown(dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
