@@ -8,20 +8,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"peapod/internal/store"
 )
 
 // maxBody is the API server's request body limit (3 MiB).
@@ -73,140 +68,6 @@ func dryRun(r *http.Request) (bool, error) {
 		}
 	}
 	return len(vs) > 0, nil
-}
-
-func (s *Server) fields(res *resource, obj runtime.Object) fields.Set {
-	if res.Fields != nil {
-		return res.Fields(obj)
-	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return fields.Set{}
-	}
-	set := fields.Set{"metadata.name": m.GetName()}
-	if res.Namespaced {
-		set["metadata.namespace"] = m.GetNamespace()
-	}
-	return set
-}
-
-// selectors parses labelSelector and fieldSelector into a predicate.
-func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object) bool, error) {
-	q := r.URL.Query()
-	ls, err := labels.Parse(q.Get("labelSelector"))
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	fs, err := fields.ParseSelector(q.Get("fieldSelector"))
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	for _, req := range fs.Requirements() {
-		if !res.SupportsField(req.Field) {
-			return nil, badRequestf("field label not supported: %s", req.Field)
-		}
-	}
-	if ls.Empty() && fs.Empty() {
-		return nil, nil
-	}
-	return func(obj runtime.Object) bool {
-		m, err := meta.Accessor(obj)
-		if err != nil {
-			return false
-		}
-		return ls.Matches(labels.Set(m.GetLabels())) && fs.Matches(s.fields(res, obj))
-	}, nil
-}
-
-func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
-	obj, err := s.store.Get(r.Context(), q.key())
-	if err != nil {
-		s.writeError(w, storeErr(q.res, q.name, err))
-		return
-	}
-	s.respond(w, r, q.res, http.StatusOK, obj)
-}
-
-// respond writes one object, as a Table or PartialObjectMetadata when the
-// client asks for that.
-func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *resource, code int, obj runtime.Object) {
-	switch {
-	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
-		t, err := s.table(r, res, []runtime.Object{obj}, true)
-		if err != nil {
-			s.writeError(w, err)
-			return
-		}
-		s.writeJSON(w, code, t)
-	case wantsAs(r, "PartialObjectMetadata", "meta.k8s.io", "v1"):
-		s.writeJSON(w, code, partial(obj))
-	default:
-		s.writeJSON(w, code, obj)
-	}
-}
-
-func partial(obj runtime.Object) *metav1.PartialObjectMetadata {
-	p := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
-	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
-		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
-			p.ObjectMeta = *om.DeepCopy()
-		}
-	}
-	return p
-}
-
-func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
-	pred, err := s.selectors(r, q.res)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	var limit int64
-	if l := r.URL.Query().Get("limit"); l != "" {
-		if limit, err = strconv.ParseInt(l, 10, 64); err != nil || limit < 0 {
-			s.writeError(w, badRequestf("invalid limit %q", l))
-			return
-		}
-	}
-	res, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	lm := metav1.ListMeta{ResourceVersion: strconv.FormatUint(res.ResourceVersion, 10), Continue: res.Continue}
-	if res.RemainingItemCount > 0 {
-		n := res.RemainingItemCount
-		lm.RemainingItemCount = &n
-	}
-	switch {
-	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
-		t, err := s.table(r, q.res, res.Items, true)
-		if err != nil {
-			s.writeError(w, err)
-			return
-		}
-		t.ListMeta = lm
-		s.writeJSON(w, http.StatusOK, t)
-	case wantsAs(r, "PartialObjectMetadataList", "meta.k8s.io", "v1"):
-		pl := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadataList"}, ListMeta: lm}
-		for _, o := range res.Items {
-			pl.Items = append(pl.Items, *partial(o))
-		}
-		s.writeJSON(w, http.StatusOK, pl)
-	default:
-		list := q.res.NewList()
-		if err := meta.SetList(list, res.Items); err != nil {
-			s.writeError(w, err)
-			return
-		}
-		if la, err := meta.ListAccessor(list); err == nil {
-			la.SetResourceVersion(lm.ResourceVersion)
-			la.SetContinue(lm.Continue)
-			la.SetRemainingItemCount(lm.RemainingItemCount)
-		}
-		list.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
-		s.writeJSON(w, http.StatusOK, list)
-	}
 }
 
 // generateName appends five random characters, as the API server's
@@ -514,100 +375,4 @@ func splitSubresource(obj, old runtime.Object, subresource string, hasStatus boo
 			}
 		}
 	}
-}
-
-func (s *Server) delete(w http.ResponseWriter, r *http.Request, q *request) {
-	opts, dry, err := s.deleteOptions(r)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	obj, deleted, err := s.deleteObject(r.Context(), q.res, q.namespace, q.name, opts, dry)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	if !deleted || q.res.Resource.Resource == "pods" {
-		// Objects that stay (graceful, finalizers) come back whole; so do
-		// deleted pods, as upstream's pod storage returns them.
-		s.respond(w, r, q.res, http.StatusOK, obj)
-		return
-	}
-	m, _ := meta.Accessor(obj)
-	s.writeJSON(w, http.StatusOK, &metav1.Status{
-		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
-		Status:   metav1.StatusSuccess,
-		Details:  &metav1.StatusDetails{Name: q.name, Group: q.res.gvk.Group, Kind: q.res.Resource.Resource, UID: m.GetUID()},
-	})
-}
-
-func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
-	opts := &metav1.DeleteOptions{}
-	body, err := readBody(r)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		def := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		obj, _, err := s.codecs.UniversalDeserializer().Decode(body, &def, opts)
-		if err != nil {
-			return nil, false, badRequestf("invalid DeleteOptions: %v", err)
-		}
-		o, ok := obj.(*metav1.DeleteOptions)
-		if !ok {
-			return nil, false, badRequestf("expected DeleteOptions, got %T", obj)
-		}
-		opts = o
-	}
-	qv := r.URL.Query()
-	if g := qv.Get("gracePeriodSeconds"); g != "" {
-		v, err := strconv.ParseInt(g, 10, 64)
-		if err != nil {
-			return nil, false, badRequestf("invalid gracePeriodSeconds %q", g)
-		}
-		opts.GracePeriodSeconds = &v
-	}
-	if p := qv.Get("propagationPolicy"); p != "" {
-		pp := metav1.DeletionPropagation(p)
-		opts.PropagationPolicy = &pp
-	}
-	if len(qv["dryRun"]) > 0 {
-		opts.DryRun = qv["dryRun"]
-	}
-	for _, v := range opts.DryRun {
-		if v != metav1.DryRunAll {
-			return nil, false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
-		}
-	}
-	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
-		z := int64(0)
-		opts.GracePeriodSeconds = &z
-	}
-	return opts, len(opts.DryRun) > 0, nil
-}
-
-func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *request) {
-	pred, err := s.selectors(r, q.res)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	opts, dry, err := s.deleteOptions(r)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	list, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Predicate: pred})
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	for _, obj := range list.Items {
-		m, _ := meta.Accessor(obj)
-		if _, _, err := s.deleteObject(r.Context(), q.res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {
-			s.writeError(w, err)
-			return
-		}
-	}
-	s.writeJSON(w, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
 }

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -146,18 +144,6 @@ func WithTerminal(tty bool) Opt {
 	}
 }
 
-// WithUser sets the numeric identity of the process.
-func WithUser(u runtime.User) Opt {
-	return func(s *specs.Spec) error {
-		process(s).User = specs.User{
-			UID:            u.UID,
-			GID:            u.GID,
-			AdditionalGids: append([]uint32(nil), u.AdditionalGids...),
-		}
-		return nil
-	}
-}
-
 // DefaultCapabilities is the containerd/Docker default set.
 var DefaultCapabilities = []string{
 	"CAP_CHOWN",
@@ -191,128 +177,6 @@ var AllCapabilities = []string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
-// WithCapabilities starts from DefaultCapabilities, removes drop ("ALL"
-// removes every default) and then adds add ("ALL" adds every capability
-// the bounding set holds). Names may be written with or without the CAP_
-// prefix, in any case. Adding one outside the bounding set is an error
-// naming it, rather than the OCI runtime's bare EPERM.
-func WithCapabilities(add, drop []string, bounding uint64) Opt {
-	return func(s *specs.Spec) error {
-		known := map[string]bool{}
-		for _, c := range AllCapabilities {
-			known[c] = true
-		}
-		norm := func(names []string) ([]string, error) {
-			var out []string
-			for _, n := range names {
-				c := strings.ToUpper(strings.TrimSpace(n))
-				if c == "ALL" {
-					out = append(out, c)
-					continue
-				}
-				if !strings.HasPrefix(c, "CAP_") {
-					c = "CAP_" + c
-				}
-				if !known[c] {
-					return nil, fmt.Errorf("unknown capability %q", n)
-				}
-				out = append(out, c)
-			}
-			return out, nil
-		}
-		adds, err := norm(add)
-		if err != nil {
-			return err
-		}
-		drops, err := norm(drop)
-		if err != nil {
-			return err
-		}
-		have := map[string]bool{}
-		for _, c := range DefaultCapabilities {
-			have[c] = true
-		}
-		for _, c := range drops {
-			if c == "ALL" {
-				have = map[string]bool{}
-				break
-			}
-			delete(have, c)
-		}
-		for _, c := range adds {
-			if c == "ALL" {
-				for _, a := range boundedCapabilities(bounding) {
-					have[a] = true
-				}
-				break
-			}
-			if !slices.Contains(boundedCapabilities(bounding), c) {
-				return fmt.Errorf("capability %s is not in the node's bounding set", c)
-			}
-			have[c] = true
-		}
-		// Emit in the kernel's order so the spec is deterministic.
-		var caps []string
-		for _, c := range AllCapabilities {
-			if have[c] {
-				caps = append(caps, c)
-			}
-		}
-		process(s).Capabilities = capSet(caps)
-		return nil
-	}
-}
-
-// boundedCapabilities is AllCapabilities within bounding (0: all).
-func boundedCapabilities(bounding uint64) []string {
-	if bounding == 0 {
-		return AllCapabilities
-	}
-	var out []string
-	for i, c := range AllCapabilities {
-		if bounding&(1<<i) != 0 {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func capSet(caps []string) *specs.LinuxCapabilities {
-	cp := func() []string { return append([]string(nil), caps...) }
-	// Inheritable stays empty (containerd since 1.6.18): a non-root
-	// process must not inherit capabilities across execve of a file
-	// with inheritable file caps.
-	return &specs.LinuxCapabilities{Bounding: cp(), Effective: cp(), Permitted: cp()}
-}
-
-// WithNoNewPrivileges sets no_new_privs.
-func WithNoNewPrivileges(on bool) Opt {
-	return func(s *specs.Spec) error {
-		process(s).NoNewPrivileges = on
-		return nil
-	}
-}
-
-// WithRlimits sets RLIMIT_NOFILE and RLIMIT_NPROC to the usual container
-// value, lowered to what the host's hard limits allow: an OCI runtime
-// without CAP_SYS_RESOURCE fails with EPERM past them.
-func WithRlimits(nofileHard, nprocHard uint64) Opt {
-	return func(s *specs.Spec) error {
-		p := process(s)
-		for _, l := range []struct {
-			typ  string
-			hard uint64
-		}{{"RLIMIT_NOFILE", nofileHard}, {"RLIMIT_NPROC", nprocHard}} {
-			if l.hard == 0 {
-				continue
-			}
-			v := min(uint64(wantRlimit), l.hard)
-			p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: l.typ, Hard: v, Soft: v})
-		}
-		return nil
-	}
-}
-
 // WithHostname sets the hostname. The container joins the sandbox's UTS
 // namespace, where the sandbox already set this name; crun and runc then
 // write the same value again, which is harmless.
@@ -321,92 +185,6 @@ func WithHostname(name string) Opt {
 		s.Hostname = name
 		return nil
 	}
-}
-
-// WithDefaultMounts adds the mounts every container gets, as containerd.
-// /dev/shm is a per-container tmpfs for now (the pod's IPC namespace is
-// shared, its shm mount is not).
-func WithDefaultMounts(mode CgroupMode) Opt {
-	return func(s *specs.Spec) error {
-		cgroupType := "cgroup"
-		if mode == CgroupV2 {
-			cgroupType = "cgroup2"
-		}
-		s.Mounts = append(s.Mounts,
-			specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
-			specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-			specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-			specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-			specs.Mount{Destination: "/sys/fs/cgroup", Type: cgroupType, Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
-		)
-		return nil
-	}
-}
-
-// WithMounts adds the user's bind and tmpfs mounts. A user mount replaces
-// a default mount at the same destination (e.g. a pod-wide /dev/shm).
-func WithMounts(mounts []runtime.Mount) Opt {
-	return func(s *specs.Spec) error {
-		dest := map[string]bool{}
-		var add []specs.Mount
-		for _, m := range mounts {
-			if !path.IsAbs(m.Destination) {
-				return fmt.Errorf("mount destination %q is not absolute", m.Destination)
-			}
-			d := path.Clean(m.Destination)
-			dest[d] = true
-			var opts []string
-			switch m.Type {
-			case "", "bind":
-				if !path.IsAbs(m.Source) {
-					return fmt.Errorf("bind mount %s: source %q is not absolute", d, m.Source)
-				}
-				prop, err := propagation(m.Propagation)
-				if err != nil {
-					return fmt.Errorf("bind mount %s: %w", d, err)
-				}
-				opts = append(opts, "rbind", prop)
-				if m.ReadOnly {
-					opts = append(opts, "ro")
-				} else {
-					opts = append(opts, "rw")
-				}
-				opts = append(opts, m.Options...)
-				add = append(add, specs.Mount{Destination: d, Type: "bind", Source: m.Source, Options: opts})
-			case "tmpfs":
-				opts = append(opts, "nosuid", "nodev")
-				if m.ReadOnly {
-					opts = append(opts, "ro")
-				}
-				opts = append(opts, m.Options...)
-				add = append(add, specs.Mount{Destination: d, Type: "tmpfs", Source: "tmpfs", Options: opts})
-			default:
-				return fmt.Errorf("mount %s: unsupported type %q", d, m.Type)
-			}
-		}
-		kept := s.Mounts[:0]
-		for _, m := range s.Mounts {
-			if !dest[m.Destination] {
-				kept = append(kept, m)
-			}
-		}
-		s.Mounts = append(kept, add...)
-		return nil
-	}
-}
-
-func propagation(p string) (string, error) {
-	switch p {
-	case "", "private", "rprivate":
-		return "rprivate", nil
-	case "rslave", "slave":
-		return "rslave", nil
-	case "rshared", "shared":
-		return "rshared", nil
-	}
-	return "", fmt.Errorf("unknown propagation %q", p)
 }
 
 // DefaultMaskedPaths and DefaultReadonlyPaths are containerd's.
@@ -432,16 +210,6 @@ var (
 		"/proc/sysrq-trigger",
 	}
 )
-
-// WithMaskedPaths hides and write-protects the usual /proc and /sys paths.
-func WithMaskedPaths() Opt {
-	return func(s *specs.Spec) error {
-		l := linux(s)
-		l.MaskedPaths = append([]string(nil), DefaultMaskedPaths...)
-		l.ReadonlyPaths = append([]string(nil), DefaultReadonlyPaths...)
-		return nil
-	}
-}
 
 // WithNamespaces joins the sandbox's network, IPC and UTS namespaces, or
 // stays in the host's where the sandbox uses the host's (no entry), and
@@ -578,35 +346,6 @@ func WithResources(r runtime.Resources, swap bool) Opt {
 		}
 		if r.PidsLimit > 0 {
 			res.Pids = &specs.LinuxPids{Limit: ptr(r.PidsLimit)}
-		}
-		return nil
-	}
-}
-
-// WithPrivileged gives every capability the bounding set holds (as
-// containerd does), every device (the cgroup allows all and the host's /dev
-// is bound in) and unmasks /proc and /sys; /sys and /sys/fs/cgroup become
-// writable.
-func WithPrivileged(bounding uint64) Opt {
-	return func(s *specs.Spec) error {
-		process(s).Capabilities = capSet(boundedCapabilities(bounding))
-		l := linux(s)
-		l.MaskedPaths = nil
-		l.ReadonlyPaths = nil
-		resources(s).Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
-		for i, m := range s.Mounts {
-			switch m.Destination {
-			case "/dev":
-				s.Mounts[i] = specs.Mount{Destination: "/dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "rprivate", "rw"}}
-			case "/sys", "/sys/fs/cgroup":
-				var opts []string
-				for _, o := range m.Options {
-					if o != "ro" {
-						opts = append(opts, o)
-					}
-				}
-				s.Mounts[i].Options = append(opts, "rw")
-			}
 		}
 		return nil
 	}

@@ -1,0 +1,149 @@
+package apiserver
+
+import (
+	"net/http"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"peapod/internal/store"
+)
+
+func (s *Server) fields(res *resource, obj runtime.Object) fields.Set {
+	if res.Fields != nil {
+		return res.Fields(obj)
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return fields.Set{}
+	}
+	set := fields.Set{"metadata.name": m.GetName()}
+	if res.Namespaced {
+		set["metadata.namespace"] = m.GetNamespace()
+	}
+	return set
+}
+
+// selectors parses labelSelector and fieldSelector into a predicate.
+func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object) bool, error) {
+	q := r.URL.Query()
+	ls, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	fs, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	for _, req := range fs.Requirements() {
+		if !res.SupportsField(req.Field) {
+			return nil, badRequestf("field label not supported: %s", req.Field)
+		}
+	}
+	if ls.Empty() && fs.Empty() {
+		return nil, nil
+	}
+	return func(obj runtime.Object) bool {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return false
+		}
+		return ls.Matches(labels.Set(m.GetLabels())) && fs.Matches(s.fields(res, obj))
+	}, nil
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
+	obj, err := s.store.Get(r.Context(), q.key())
+	if err != nil {
+		s.writeError(w, storeErr(q.res, q.name, err))
+		return
+	}
+	s.respond(w, r, q.res, http.StatusOK, obj)
+}
+
+// respond writes one object, as a Table or PartialObjectMetadata when the
+// client asks for that.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *resource, code int, obj runtime.Object) {
+	switch {
+	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
+		t, err := s.table(r, res, []runtime.Object{obj}, true)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		s.writeJSON(w, code, t)
+	case wantsAs(r, "PartialObjectMetadata", "meta.k8s.io", "v1"):
+		s.writeJSON(w, code, partial(obj))
+	default:
+		s.writeJSON(w, code, obj)
+	}
+}
+
+func partial(obj runtime.Object) *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
+	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			p.ObjectMeta = *om.DeepCopy()
+		}
+	}
+	return p
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
+	pred, err := s.selectors(r, q.res)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	var limit int64
+	if l := r.URL.Query().Get("limit"); l != "" {
+		if limit, err = strconv.ParseInt(l, 10, 64); err != nil || limit < 0 {
+			s.writeError(w, badRequestf("invalid limit %q", l))
+			return
+		}
+	}
+	res, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	lm := metav1.ListMeta{ResourceVersion: strconv.FormatUint(res.ResourceVersion, 10), Continue: res.Continue}
+	if res.RemainingItemCount > 0 {
+		n := res.RemainingItemCount
+		lm.RemainingItemCount = &n
+	}
+	switch {
+	case wantsAs(r, "Table", "meta.k8s.io", "v1"):
+		t, err := s.table(r, q.res, res.Items, true)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		t.ListMeta = lm
+		s.writeJSON(w, http.StatusOK, t)
+	case wantsAs(r, "PartialObjectMetadataList", "meta.k8s.io", "v1"):
+		pl := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadataList"}, ListMeta: lm}
+		for _, o := range res.Items {
+			pl.Items = append(pl.Items, *partial(o))
+		}
+		s.writeJSON(w, http.StatusOK, pl)
+	default:
+		list := q.res.NewList()
+		if err := meta.SetList(list, res.Items); err != nil {
+			s.writeError(w, err)
+			return
+		}
+		if la, err := meta.ListAccessor(list); err == nil {
+			la.SetResourceVersion(lm.ResourceVersion)
+			la.SetContinue(lm.Continue)
+			la.SetRemainingItemCount(lm.RemainingItemCount)
+		}
+		list.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
+		s.writeJSON(w, http.StatusOK, list)
+	}
+}
