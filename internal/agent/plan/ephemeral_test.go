@@ -20,7 +20,7 @@ func TestCompute_EphemeralContainers(t *testing.T) {
 		obs  func(*Observed)
 		want Plan
 	}{
-		{name: "started when it has no instance", pod: debug, want: Plan{Start: []Start{{Name: "debugger"}}}},
+		{name: "started when it has no instance", pod: debug, want: Plan{Start: []Start{{Name: "debugger", Reason: "ephemeral container debugger has not run yet"}}}},
 		{
 			name: "before init containers finish",
 			pod: func(p *corev1.Pod) {
@@ -30,7 +30,7 @@ func TestCompute_EphemeralContainers(t *testing.T) {
 			obs: func(o *Observed) {
 				o.Containers = map[string]*Container{"init": {Current: running("i1", t0.Add(-time.Minute))}}
 			},
-			want: Plan{Start: []Start{{Name: "debugger"}}},
+			want: Plan{Start: []Start{{Name: "debugger", Reason: "ephemeral container debugger has not run yet"}}},
 		},
 		{
 			name: "running: kept",

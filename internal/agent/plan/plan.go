@@ -105,6 +105,9 @@ type Kill struct {
 // Start creates and starts a new instance of a container.
 type Start struct {
 	Name string
+	// Reason says why it starts: its first run, or the exit (or the
+	// probe) and the rule that restart it.
+	Reason string
 	// Backoff is the state to record for this container once started.
 	Backoff Backoff
 }
@@ -127,7 +130,7 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 	// once: never restarted, only retried while they have no instance.
 	for i := range pod.Spec.EphemeralContainers {
 		if name := pod.Spec.EphemeralContainers[i].Name; obs.container(name).Current == nil {
-			p.Start = append(p.Start, Start{Name: name})
+			p.Start = append(p.Start, Start{Name: name, Reason: fmt.Sprintf("ephemeral container %s has not run yet", name)})
 		}
 	}
 	if !Initialized(pod, obs) {
@@ -148,7 +151,7 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 				continue
 			}
 			if !p.killUnhealthy(pod, c, obs.container(c.Name), true) {
-				p.restart(pod, c.Name, obs.container(c.Name), true, now)
+				p.restart(pod, c.Name, obs.container(c.Name), roleSidecar, now)
 			}
 		}
 	}
@@ -162,7 +165,7 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 			}
 			continue
 		}
-		p.restart(pod, c.Name, o, false, now)
+		p.restart(pod, c.Name, o, roleContainer, now)
 	}
 	regularPending := false
 	for i := range pod.Spec.Containers {
@@ -203,15 +206,45 @@ func computeInit(pod *corev1.Pod, obs *Observed, now time.Time, p *Plan) (failed
 			pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
 			return true
 		}
-		p.restart(pod, c.Name, o, sidecar, now)
+		role := roleInit
+		if sidecar {
+			role = roleSidecar
+		}
+		p.restart(pod, c.Name, o, role, now)
 		return false
 	}
 	return false
 }
 
+// A container's role decides its restarts: a sidecar restarts on any exit,
+// the others by the pod's restartPolicy.
+type role string
+
+const (
+	roleInit      role = "init container"
+	roleSidecar   role = "sidecar"
+	roleContainer role = "container"
+)
+
+// startReason says why a container that is not running is started.
+func startReason(pod *corev1.Pod, name string, o *Container, r role) string {
+	switch {
+	case o.Current == nil:
+		return fmt.Sprintf("%s %s has not run yet", r, name)
+	case o.Current.State == runtime.StateCreated:
+		return fmt.Sprintf("%s %s was created but never started", r, name)
+	case o.Current.State == runtime.StateUnknown:
+		return fmt.Sprintf("%s %s is in unknown state", r, name)
+	case r == roleSidecar:
+		return fmt.Sprintf("sidecar %s exited with %d: a sidecar restarts on any exit", name, o.Current.ExitCode)
+	}
+	return fmt.Sprintf("%s %s exited with %d: restartPolicy %s", r, name, o.Current.ExitCode, pod.Spec.RestartPolicy)
+}
+
 // restart adds a (re)start of a container that is not running to p, unless
 // it must not restart (by policy) or is held back by backoff.
-func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, sidecar bool, now time.Time) {
+func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, r role, now time.Time) {
+	sidecar := r == roleSidecar
 	switch state(o) {
 	case runtime.StateRunning:
 		return
@@ -231,6 +264,7 @@ func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, sidecar bool,
 		p.WakeAt = earliest(p.WakeAt, wakeAt)
 		return
 	}
+	start.Reason = startReason(pod, name, o, r)
 	p.Start = append(p.Start, start)
 }
 
@@ -261,7 +295,7 @@ func (p *Plan) killUnhealthy(pod *corev1.Pod, c *corev1.Container, o *Container,
 	if restart {
 		// Started again in the same sync, without backoff: the kubelet
 		// checks backoff against the status seen before the kill.
-		p.Start = append(p.Start, Start{Name: c.Name, Backoff: o.Backoff})
+		p.Start = append(p.Start, Start{Name: c.Name, Reason: msg, Backoff: o.Backoff})
 	}
 	return true
 }

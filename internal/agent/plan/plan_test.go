@@ -57,7 +57,7 @@ func TestCompute(t *testing.T) {
 		{
 			name: "first start of every container in spec order",
 			obs:  func(o *Observed) { o.Containers = nil },
-			want: Plan{Start: []Start{{Name: "web"}, {Name: "app"}}},
+			want: Plan{Start: []Start{{Name: "web", Reason: "container web has not run yet"}, {Name: "app", Reason: "container app has not run yet"}}},
 		},
 		{
 			name: "running containers are kept",
@@ -68,7 +68,7 @@ func TestCompute(t *testing.T) {
 			obs: func(o *Observed) {
 				o.Containers["app"].Current = &runtime.ContainerStatus{ID: "a1", State: runtime.StateCreated}
 			},
-			want: Plan{Start: []Start{{Name: "app"}}},
+			want: Plan{Start: []Start{{Name: "app", Reason: "container app was created but never started"}}},
 		},
 		{
 			name: "unknown state is killed then started",
@@ -77,7 +77,7 @@ func TestCompute(t *testing.T) {
 			},
 			want: Plan{
 				Kill:  []Kill{{Name: "web", ID: "w1", Reason: "container is in unknown state, will be restarted"}},
-				Start: []Start{{Name: "web"}},
+				Start: []Start{{Name: "web", Reason: "container web is in unknown state"}},
 			},
 		},
 		{
@@ -163,7 +163,7 @@ func TestCompute_RestartPolicy(t *testing.T) {
 			var want Plan // app keeps running, so the pod never completes here
 			if tc.restart {
 				// The first restart is immediate and starts the backoff at 10 s.
-				want.Start = []Start{{Name: "web", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}
+				want.Start = []Start{{Name: "web", Reason: fmt.Sprintf("container web exited with %d: restartPolicy %s", tc.exitCode, tc.policy), Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Compute:\n got %+v\nwant %+v", got, want)
@@ -255,7 +255,7 @@ func TestCompute_Backoff(t *testing.T) {
 			got := Compute(pod, obs, tc.now)
 			var want Plan
 			if tc.start != nil {
-				want.Start = []Start{{Name: "app", Backoff: *tc.start}}
+				want.Start = []Start{{Name: "app", Reason: "container app exited with 1: restartPolicy Always", Backoff: *tc.start}}
 			} else {
 				want.Waiting = map[string]Waiting{"app": {
 					Reason:  "CrashLoopBackOff",
@@ -325,7 +325,7 @@ func TestCompute_InitContainers(t *testing.T) {
 		{
 			name: "nothing yet: only the first init container starts",
 			pod:  withInit,
-			want: Plan{Start: []Start{{Name: "init-a"}}},
+			want: Plan{Start: []Start{{Name: "init-a", Reason: "init container init-a has not run yet"}}},
 		},
 		{
 			name: "first init running: wait",
@@ -337,26 +337,26 @@ func TestCompute_InitContainers(t *testing.T) {
 			name: "first init done: the second starts",
 			pod:  withInit,
 			obs:  map[string]*Container{"init-a": done("i1")},
-			want: Plan{Start: []Start{{Name: "init-b"}}},
+			want: Plan{Start: []Start{{Name: "init-b", Reason: "init container init-b has not run yet"}}},
 		},
 		{
 			name: "all init done: regular containers start in spec order",
 			pod:  withInit,
 			obs:  map[string]*Container{"init-a": done("i1"), "init-b": done("i2")},
-			want: Plan{Start: []Start{{Name: "web"}, {Name: "app"}}},
+			want: Plan{Start: []Start{{Name: "web", Reason: "container web has not run yet"}, {Name: "app", Reason: "container app has not run yet"}}},
 		},
 		{
 			name: "failed init under Always: only it restarts",
 			pod:  withInit,
 			obs:  map[string]*Container{"init-a": {Current: exited("i1", 1, t0.Add(-time.Minute), t0.Add(-time.Second))}},
-			want: Plan{Start: []Start{{Name: "init-a", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+			want: Plan{Start: []Start{{Name: "init-a", Reason: "init container init-a exited with 1: restartPolicy Always", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
 		},
 		{
 			name:   "failed init under OnFailure: only it restarts",
 			pod:    withInit,
 			policy: corev1.RestartPolicyOnFailure,
 			obs:    map[string]*Container{"init-a": done("i1"), "init-b": {Current: exited("i2", 2, t0.Add(-time.Minute), t0.Add(-time.Second))}},
-			want:   Plan{Start: []Start{{Name: "init-b", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+			want:   Plan{Start: []Start{{Name: "init-b", Reason: "init container init-b exited with 2: restartPolicy OnFailure", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
 		},
 		{
 			name:   "failed init under Never: the pod is killed",
@@ -369,7 +369,7 @@ func TestCompute_InitContainers(t *testing.T) {
 			name: "sidecar running counts as started: the next init starts",
 			pod:  withSidecar,
 			obs:  map[string]*Container{"side": {Current: running("s1", t0)}},
-			want: Plan{Start: []Start{{Name: "init-b"}}},
+			want: Plan{Start: []Start{{Name: "init-b", Reason: "init container init-b has not run yet"}}},
 		},
 		{
 			name:   "initialized: an exited sidecar restarts even under Never",
@@ -379,7 +379,7 @@ func TestCompute_InitContainers(t *testing.T) {
 				"side": {Current: exited("s1", 0, t0.Add(-time.Minute), t0.Add(-time.Second))}, "init-b": done("i2"),
 				"web": {Current: running("w1", t0)}, "app": {Current: running("a1", t0)},
 			},
-			want: Plan{Start: []Start{{Name: "side", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
+			want: Plan{Start: []Start{{Name: "side", Reason: "sidecar side exited with 0: a sidecar restarts on any exit", Backoff: Backoff{Period: InitialBackoff, LastRestart: t0}}}},
 		},
 		{
 			name:   "every regular container done under Never: the pod completes, sidecar not restarted",

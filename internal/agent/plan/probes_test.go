@@ -62,7 +62,7 @@ func TestCompute_Probes(t *testing.T) {
 			},
 			want: Plan{
 				Kill:  []Kill{{Name: "web", ID: "w1", Reason: "Container web failed liveness probe, will be restarted"}},
-				Start: []Start{{Name: "web", Backoff: backoff}},
+				Start: []Start{{Name: "web", Reason: "Container web failed liveness probe, will be restarted", Backoff: backoff}},
 			},
 		},
 		{
@@ -74,7 +74,7 @@ func TestCompute_Probes(t *testing.T) {
 			obs: map[string]*Container{"web": {Current: running("w1", t0), Probes: Probes{Liveness: ProbeFailure}}, "app": {Current: running("a1", t0)}},
 			want: Plan{
 				Kill:  []Kill{{Name: "web", ID: "w1", Reason: "Container web failed liveness probe, will be restarted", Grace: 7 * time.Second}},
-				Start: []Start{{Name: "web"}},
+				Start: []Start{{Name: "web", Reason: "Container web failed liveness probe, will be restarted"}},
 			},
 		},
 		{
@@ -100,7 +100,7 @@ func TestCompute_Probes(t *testing.T) {
 			obs:  map[string]*Container{"web": {Current: running("w1", t0)}, "app": {Current: running("a1", t0), Probes: Probes{Startup: ProbeFailure}}},
 			want: Plan{
 				Kill:  []Kill{{Name: "app", ID: "a1", Reason: "Container app failed startup probe, will be restarted"}},
-				Start: []Start{{Name: "app"}},
+				Start: []Start{{Name: "app", Reason: "Container app failed startup probe, will be restarted"}},
 			},
 		},
 		{
@@ -131,7 +131,7 @@ func TestCompute_Probes(t *testing.T) {
 			name: "sidecar whose startup probe succeeded: the next init container starts",
 			pod:  func(p *corev1.Pod) { withSidecar(p); withProbes(p, "side", "startup") },
 			obs:  map[string]*Container{"side": {Current: running("s1", t0), Probes: Probes{Startup: ProbeSuccess}}},
-			want: Plan{Start: []Start{{Name: "init-b"}}},
+			want: Plan{Start: []Start{{Name: "init-b", Reason: "init container init-b has not run yet"}}},
 		},
 		{
 			name:   "sidecar startup failure: killed and restarted even under Never",
@@ -140,14 +140,14 @@ func TestCompute_Probes(t *testing.T) {
 			obs:    map[string]*Container{"side": {Current: running("s1", t0), Probes: Probes{Startup: ProbeFailure}}},
 			want: Plan{
 				Kill:  []Kill{{Name: "side", ID: "s1", Reason: "Container side failed startup probe, will be restarted"}},
-				Start: []Start{{Name: "side"}},
+				Start: []Start{{Name: "side", Reason: "Container side failed startup probe, will be restarted"}},
 			},
 		},
 		{
 			name: "sidecar liveness is not waited for: the next init container starts",
 			pod:  func(p *corev1.Pod) { withSidecar(p); withProbes(p, "side", "liveness") },
 			obs:  map[string]*Container{"side": {Current: running("s1", t0)}},
-			want: Plan{Start: []Start{{Name: "init-b"}}},
+			want: Plan{Start: []Start{{Name: "init-b", Reason: "init container init-b has not run yet"}}},
 		},
 		{
 			name: "initialized: sidecar liveness failure kills and restarts it",
@@ -159,7 +159,7 @@ func TestCompute_Probes(t *testing.T) {
 			},
 			want: Plan{
 				Kill:  []Kill{{Name: "side", ID: "s1", Reason: "Container side failed liveness probe, will be restarted"}},
-				Start: []Start{{Name: "side"}},
+				Start: []Start{{Name: "side", Reason: "Container side failed liveness probe, will be restarted"}},
 			},
 		},
 	}
