@@ -16,43 +16,38 @@ import (
 	"peapod/internal/runtime"
 )
 
-// start creates and starts a new instance of container s.Name and reports
-// whether it did. A failure is recorded as the container's waiting reason,
-// as the kubelet does, and the next attempt waits 10 s, doubling to 300 s.
-func (w *worker) start(ctx context.Context, s plan.Start) bool {
+// start creates and starts a new instance of container s.Name. A failure
+// is recorded as the container's waiting reason, as the kubelet does, and
+// counted: the plan holds the next attempt back.
+func (w *worker) start(ctx context.Context, s plan.Start) {
 	c := findContainer(w.pod, s.Name)
 	o := w.obs.Containers[s.Name]
 	if o == nil {
 		o = &plan.Container{}
 		w.obs.Containers[s.Name] = o
 	}
-	if at := w.retryAt[s.Name]; w.cfg.Now().Before(at) {
-		if o.Waiting != nil && o.Waiting.Reason == "ErrImagePull" {
-			o.Waiting = &plan.Waiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
-			w.containerEvent(c.Name, corev1.EventTypeNormal, "BackOff", o.Waiting.Message)
-		}
-		return false
-	}
 	if w.tryStart(ctx, c, s, o) {
-		delete(w.failures, s.Name)
-		delete(w.retryAt, s.Name)
-		return true
+		o.StartFailures, o.LastStartFailure = 0, time.Time{}
+		return
 	}
-	w.failures[s.Name]++
-	w.retryAt[s.Name] = w.cfg.Now().Add(plan.BackoffAfter(w.failures[s.Name]))
-	return false
+	o.StartFailures++
+	o.LastStartFailure = w.cfg.Now()
 }
 
 // backOffEvent records the kubelet's BackOff event once per exited
-// instance that waits in CrashLoopBackOff, not on every sync.
+// instance that waits in CrashLoopBackOff, and once per failed pull that
+// waits in ImagePullBackOff, not on every sync.
 func (w *worker) backOffEvent(name string, wait plan.Waiting) {
 	o := w.obs.Containers[name]
-	if wait.Reason != "CrashLoopBackOff" || o.Current == nil || w.backedOff[name] == o.Current.ID {
-		return
+	switch {
+	case wait.Reason == "CrashLoopBackOff" && o.Current != nil && w.backedOff[name] != o.Current.ID:
+		w.backedOff[name] = o.Current.ID
+		w.containerEvent(name, corev1.EventTypeWarning, "BackOff",
+			fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, w.pod.Name, w.pod.Namespace, w.pod.UID))
+	case wait.Reason == "ImagePullBackOff" && w.backedOff[name] != fmt.Sprint("pull-", o.StartFailures):
+		w.backedOff[name] = fmt.Sprint("pull-", o.StartFailures)
+		w.containerEvent(name, corev1.EventTypeNormal, "BackOff", wait.Message)
 	}
-	w.backedOff[name] = o.Current.ID
-	w.containerEvent(name, corev1.EventTypeWarning, "BackOff",
-		fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, w.pod.Name, w.pod.Namespace, w.pod.UID))
 }
 
 func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start, o *plan.Container) bool {

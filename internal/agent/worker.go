@@ -112,17 +112,15 @@ const MinGracePeriod = 2 * time.Second
 // worker runs one pod. Only its Run goroutine touches its fields, except
 // exits, which the per-container waiters feed.
 type worker struct {
-	cfg      Config
-	pod      *corev1.Pod
-	sandbox  *runtime.Sandbox
-	volumes  map[string]string
-	files    podFiles
-	obs      plan.Observed
-	signals  map[string]syscall.Signal // stop signal by container name
-	failures map[string]int            // consecutive start failures by container name
-	retryAt  map[string]time.Time      // no new start attempt before this
-	// backedOff is the instance (by container name) whose BackOff event
-	// is recorded.
+	cfg     Config
+	pod     *corev1.Pod
+	sandbox *runtime.Sandbox
+	volumes map[string]string
+	files   podFiles
+	obs     plan.Observed
+	signals map[string]syscall.Signal // stop signal by container name
+	// backedOff is the instance, or the pull failure, (by container name)
+	// whose BackOff event is recorded.
 	backedOff map[string]string
 	exits     chan string
 	followWG  sync.WaitGroup
@@ -152,8 +150,6 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 		pod:       pod.DeepCopy(),
 		obs:       plan.Observed{Containers: map[string]*plan.Container{}},
 		signals:   map[string]syscall.Signal{},
-		failures:  map[string]int{},
-		retryAt:   map[string]time.Time{},
 		backedOff: map[string]string{},
 		exits:     make(chan string, 16),
 		exited:    map[string]chan struct{}{},
@@ -248,18 +244,16 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			w.backOffEvent(name, wait)
 		}
 		wake = p.WakeAt
-		started := false
+		again := false
 		for _, s := range p.Start {
-			if w.start(ctx, s) {
-				started = true
-			}
-			if at := w.retryAt[s.Name]; !at.IsZero() && (wake.IsZero() || at.Before(wake)) {
-				wake = at
-			}
+			// Planned again either way: a started init container or
+			// sidecar may let the next one go, a failure is backed off.
+			again = true
+			w.start(ctx, s)
 		}
 		w.publish()
-		if started {
-			continue // a started init container or sidecar may let the next one go
+		if again {
+			continue
 		}
 
 		if !w.sleep(ctx, timer, wake, &stop) {

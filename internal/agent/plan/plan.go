@@ -44,6 +44,10 @@ type Container struct {
 	Waiting *Waiting
 	// Probes are the results of the current instance's probes.
 	Probes Probes
+	// StartFailures counts the attempts in a row to pull, create or
+	// start this container that failed, the last at LastStartFailure.
+	StartFailures    int
+	LastStartFailure time.Time
 }
 
 // ProbeResult is the published result of one probe of a container
@@ -130,7 +134,7 @@ func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
 	// once: never restarted, only retried while they have no instance.
 	for i := range pod.Spec.EphemeralContainers {
 		if name := pod.Spec.EphemeralContainers[i].Name; obs.container(name).Current == nil {
-			p.Start = append(p.Start, Start{Name: name, Reason: fmt.Sprintf("ephemeral container %s has not run yet", name)})
+			p.addStart(pod, obs.container(name), Start{Name: name, Reason: fmt.Sprintf("ephemeral container %s has not run yet", name)}, now)
 		}
 	}
 	if !Initialized(pod, obs) {
@@ -265,7 +269,51 @@ func (p *Plan) restart(pod *corev1.Pod, name string, o *Container, r role, now t
 		return
 	}
 	start.Reason = startReason(pod, name, o, r)
-	p.Start = append(p.Start, start)
+	p.addStart(pod, o, start, now)
+}
+
+// addStart adds s to p unless the container's last attempts to start
+// failed and the kubelet's back-off for them (10 s doubling to 300 s from
+// the last failure) runs: then it waits, as ImagePullBackOff after a
+// failed pull, or with the failure's own reason, and p wakes at its end.
+func (p *Plan) addStart(pod *corev1.Pod, o *Container, s Start, now time.Time) {
+	if o.StartFailures > 0 {
+		if until := o.LastStartFailure.Add(BackoffAfter(o.StartFailures)); now.Before(until) {
+			var wait Waiting
+			switch {
+			case o.Waiting != nil && (o.Waiting.Reason == "ErrImagePull" || o.Waiting.Reason == "ImagePullBackOff"):
+				wait = Waiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", containerImage(pod, s.Name))}
+			case o.Waiting != nil:
+				wait = *o.Waiting
+			default:
+				wait = Waiting{Reason: "ContainerCreating"}
+			}
+			if p.Waiting == nil {
+				p.Waiting = map[string]Waiting{}
+			}
+			p.Waiting[s.Name] = wait
+			p.WakeAt = earliest(p.WakeAt, until)
+			return
+		}
+	}
+	p.Start = append(p.Start, s)
+}
+
+// containerImage is the image of the pod's container (any kind) name.
+func containerImage(pod *corev1.Pod, name string) string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == name {
+				return list[i].Image
+			}
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == name {
+			return pod.Spec.EphemeralContainers[i].Image
+		}
+	}
+	return ""
 }
 
 // killUnhealthy adds a kill of a running container whose liveness or

@@ -425,3 +425,46 @@ func TestBackoffAfter(t *testing.T) {
 		}
 	}
 }
+
+// A container whose last attempts to pull, create or start failed waits
+// the kubelet's back-off from the last failure before the next attempt.
+func TestCompute_StartFailureBackoff(t *testing.T) {
+	pullErr := &Waiting{Reason: "ErrImagePull", Message: `failed to pull image "busybox:1.36": no route`}
+	configErr := &Waiting{Reason: "CreateContainerConfigError", Message: `configmap "cfg" not found`}
+	cases := []struct {
+		name     string
+		failures int
+		ago      time.Duration
+		waiting  *Waiting
+		want     Plan
+	}{
+		{"a failed pull waits 10 s as ImagePullBackOff", 1, 4 * time.Second, pullErr, Plan{
+			Waiting: map[string]Waiting{"app": {Reason: "ImagePullBackOff", Message: `Back-off pulling image "busybox:1.36"`}},
+			WakeAt:  t0.Add(6 * time.Second),
+		}},
+		{"the wait over, it is tried again", 1, 11 * time.Second, pullErr, Plan{
+			Start: []Start{{Name: "app", Reason: "container app has not run yet"}},
+		}},
+		{"the third failure in a row waits 40 s", 3, 30 * time.Second, pullErr, Plan{
+			Waiting: map[string]Waiting{"app": {Reason: "ImagePullBackOff", Message: `Back-off pulling image "busybox:1.36"`}},
+			WakeAt:  t0.Add(10 * time.Second),
+		}},
+		{"a config error keeps its reason while it waits", 2, 5 * time.Second, configErr, Plan{
+			Waiting: map[string]Waiting{"app": *configErr},
+			WakeAt:  t0.Add(15 * time.Second),
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, obs := basePod(), bothRunning()
+			obs.Containers["app"] = &Container{Waiting: tc.waiting, StartFailures: tc.failures, LastStartFailure: t0.Add(-tc.ago)}
+			got := Compute(pod, obs, t0)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Compute:\n got %+v\nwant %+v", got, tc.want)
+			}
+			if got.Done() {
+				t.Error("a container waiting to start again must not complete the pod")
+			}
+		})
+	}
+}
