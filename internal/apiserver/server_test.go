@@ -268,8 +268,29 @@ func TestServer_ServerSideApply(t *testing.T) {
 	}
 }
 
+// bootstrapped waits until the namespace controller has given the four
+// system namespaces their default ServiceAccount and kube-root-ca.crt: the
+// server writes nothing more on its own after that.
+func bootstrapped(t *testing.T, cs *kubernetes.Clientset) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sas, err1 := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
+		cms, err2 := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=kube-root-ca.crt"})
+		if err1 == nil && err2 == nil && len(sas.Items) == 4 && len(cms.Items) == 4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's own objects are not all there: %v %v", err1, err2)
+		}
+	}
+}
+
 func TestServer_WatchAndBookmarks(t *testing.T) {
 	_, cs := startServerHistory(t, 5)
+	// A history of 5 revisions: the watch below must start after the
+	// server's own writes, or its revision is already too old (410).
+	bootstrapped(t, cs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pods := cs.CoreV1().Pods("default")
