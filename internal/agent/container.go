@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -84,8 +85,9 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 			LabelPodUID:        string(in.Pod.UID),
 			LabelContainerName: c.Name,
 		},
-		Security:  security(c.SecurityContext),
-		Resources: resources(c.Resources),
+		Annotations: maps.Clone(in.Pod.Annotations),
+		Security:    security(c.SecurityContext),
+		Resources:   resources(c.Resources),
 	}
 	// Every container of a shareProcessNamespace pod joins the sandbox's.
 	spec.Security.SharePID = in.Pod.Spec.ShareProcessNamespace != nil && *in.Pod.Spec.ShareProcessNamespace

@@ -244,16 +244,15 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			w.backOffEvent(name, wait)
 		}
 		wake = p.WakeAt
-		again := false
 		for _, s := range p.Start {
-			// Planned again either way: a started init container or
-			// sidecar may let the next one go, a failure is backed off.
-			again = true
 			w.start(ctx, s)
 		}
 		w.publish()
-		if again {
-			continue
+		if len(p.Start) > 0 {
+			// Planned again at once: a started init container or sidecar
+			// may let the next one go, a failure is backed off. A stop, an
+			// exit or a probe result is still taken first.
+			wake = w.cfg.Now()
 		}
 
 		if !w.sleep(ctx, timer, wake, &stop) {

@@ -120,6 +120,10 @@ type ContainerSpec struct {
 	// LogPath is where the monitor writes the CRI-format log.
 	LogPath string
 	Labels  map[string]string // kept with the container, returned by status
+	// Annotations are the pod's, as CRI passes them with each container's
+	// config. The conmon runtime does not use them; the Fake takes its
+	// script from them.
+	Annotations map[string]string
 
 	Security  Security
 	Resources Resources

@@ -17,7 +17,9 @@ import (
 	"peapod/internal/runtime"
 )
 
-// Labels that script a Fake container (nomad's mock driver, by label).
+// Labels that script a Fake container (nomad's mock driver, by label). A
+// pod scripts its containers with annotations "<label>.<container>", which
+// reach the runtime as CRI passes them (ContainerSpec.Annotations).
 const (
 	// LabelExitCode is the code the container exits with on its own.
 	LabelExitCode = "peapod.test/exit-code"
@@ -46,8 +48,24 @@ type Fake struct {
 type fakeContainer struct {
 	status runtime.ContainerStatus
 	spec   runtime.ContainerSpec
-	done   chan struct{} // closed on exit
-	stop   func() bool   // cancels the run-for timer
+	script map[string]string // the scripting labels, from labels and annotations
+	done   chan struct{}     // closed on exit
+	stop   func() bool       // cancels the run-for timer
+}
+
+// script is what scripts a container: its labels, over which a pod
+// annotation "<label>.<container name>" wins.
+func script(spec runtime.ContainerSpec) map[string]string {
+	out := maps.Clone(spec.Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, k := range []string{LabelExitCode, LabelRunFor, LabelStartError, LabelIgnoreSignal} {
+		if v, ok := spec.Annotations[k+"."+spec.Name]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 var _ runtime.Runtime = (*Fake)(nil)
@@ -141,8 +159,9 @@ func (f *Fake) CreateContainer(_ context.Context, spec runtime.ContainerSpec) (s
 	}
 	id := randomID()
 	f.containers[id] = &fakeContainer{
-		spec: spec,
-		done: make(chan struct{}),
+		spec:   spec,
+		script: script(spec),
+		done:   make(chan struct{}),
 		status: runtime.ContainerStatus{
 			ID: id, SandboxID: spec.SandboxID, Name: spec.Name, Attempt: spec.Attempt,
 			Image: spec.Image, ImageID: spec.ImageID, State: runtime.StateCreated,
@@ -171,7 +190,7 @@ func (f *Fake) StartContainer(_ context.Context, id string) error {
 	if c.status.State != runtime.StateCreated {
 		return fmt.Errorf("start container %s: container is %s", id, c.status.State)
 	}
-	labels := c.spec.Labels
+	labels := c.script
 	if msg, ok := labels[LabelStartError]; ok {
 		c.status.Message = msg
 		f.exitLocked(c, 128)
@@ -222,7 +241,7 @@ func (f *Fake) exitLocked(c *fakeContainer, code int) {
 func (f *Fake) signal(c *fakeContainer, sig syscall.Signal) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if sig != syscall.SIGKILL && c.spec.Labels[LabelIgnoreSignal] == "true" {
+	if sig != syscall.SIGKILL && c.script[LabelIgnoreSignal] == "true" {
 		return
 	}
 	f.exitLocked(c, 128+int(sig))
