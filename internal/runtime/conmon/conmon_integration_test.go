@@ -162,16 +162,39 @@ func (e *env) harness() runtimetest.Harness {
 			case b.FailToStart:
 				return e.spec(sandboxID, name, "/no/such/binary")
 			case b.IgnoreSIGTERM:
-				return e.spec(sandboxID, name, "sh", "-c", "trap '' TERM; sleep 1000 & wait")
+				return e.spec(sandboxID, name, "sh", "-c", "trap '' TERM; echo trapped; sleep 1000 & wait")
 			case b.Forever:
-				// PID 1 of a namespace gets no default signal actions:
-				// SIGTERM must be trapped to end it.
-				return e.spec(sandboxID, name, "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait")
+				return e.spec(sandboxID, name, "sh", "-c", trapTERM)
 			default:
 				return e.spec(sandboxID, name, "sh", "-c", "exit "+strconv.Itoa(b.ExitCode))
 			}
 		},
 		ExitCmd: func(code int) []string { return []string{"sh", "-c", "exit " + strconv.Itoa(code)} },
+		Ready:   e.trapped,
+	}
+}
+
+// trapTERM runs until SIGTERM, then exits 143. PID 1 of a namespace gets
+// no default signal actions, so SIGTERM must be trapped to end it; it says
+// "trapped" once it is.
+const trapTERM = "trap 'exit 143' TERM; echo trapped; sleep 1000 & wait"
+
+// trapped waits until a started container's log says "trapped": its
+// signal handling is in place.
+func (e *env) trapped(ctx context.Context, id string) error {
+	st, err := e.rt.ContainerStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	for {
+		if b, _ := os.ReadFile(st.LogPath); strings.Contains(string(b), "trapped") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no \"trapped\" in %s: %w", st.LogPath, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -306,7 +329,7 @@ func TestIntegration_LogFormat(t *testing.T) {
 func TestIntegration_ExecOutput(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(t, "exec")
-	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
 	var out, errOut bytes.Buffer
 	code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"sh", "-c", "echo $FOO; hostname"}, Env: []string{"FOO=bar"}, Stdout: &out, Stderr: &errOut})
 	if err != nil || code != 0 || out.String() != "bar\nexec\n" {
@@ -329,7 +352,10 @@ func TestIntegration_ExecOutput(t *testing.T) {
 func TestIntegration_Readopt(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(t, "readopt")
-	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
+	if err := e.trapped(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
 	again, err := conmon.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +394,7 @@ func TestIntegration_Timings(t *testing.T) {
 			t.Fatal(err)
 		}
 		t1 := time.Now()
-		id, err := e.rt.CreateContainer(ctx, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+		id, err := e.rt.CreateContainer(ctx, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,6 +403,10 @@ func TestIntegration_Timings(t *testing.T) {
 			t.Fatal(err)
 		}
 		t3 := time.Now()
+		if err := e.trapped(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		t3b := time.Now()
 		if err := e.rt.StopContainer(ctx, runtime.StopRequest{ID: id, Timeout: 10 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +422,7 @@ func TestIntegration_Timings(t *testing.T) {
 		sandbox = append(sandbox, t1.Sub(t0))
 		create = append(create, t2.Sub(t1))
 		start = append(start, t3.Sub(t2))
-		stop = append(stop, t4.Sub(t3))
+		stop = append(stop, t4.Sub(t3b))
 		remove = append(remove, t5.Sub(t4))
 		rmSandbox = append(rmSandbox, t6.Sub(t5))
 	}
@@ -407,7 +437,7 @@ func TestIntegration_Timings(t *testing.T) {
 func TestIntegration_ExecTty(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(t, "tty")
-	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
 	var out bytes.Buffer
 	code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"tty"}, Tty: true, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Timeout: 10 * time.Second})
 	if err != nil || code != 0 || !strings.HasPrefix(strings.TrimSpace(out.String()), "/dev/pts/") {
@@ -420,7 +450,7 @@ func TestIntegration_ExecTty(t *testing.T) {
 func TestIntegration_ExecTtySize(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(t, "tty")
-	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"))
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
 	resize := make(chan runtime.TerminalSize, 2)
 	resize <- runtime.TerminalSize{Width: 77, Height: 22}
 	in, typed := io.Pipe()

@@ -33,6 +33,21 @@ type Harness struct {
 	Container func(sandboxID, name string, b Behavior) runtime.ContainerSpec
 	// ExitCmd is an exec command that exits with code.
 	ExitCmd func(code int) []string
+	// Ready, if set, waits until a started Forever container handles its
+	// signals: a real process installs its SIGTERM trap some time after it
+	// starts, and PID 1 of a namespace drops a signal it does not handle.
+	Ready func(ctx context.Context, id string) error
+}
+
+// ready waits for a started Forever container to handle its signals.
+func ready(t *testing.T, h Harness, id string) {
+	t.Helper()
+	if h.Ready == nil {
+		return
+	}
+	if err := h.Ready(testContext(t), id); err != nil {
+		t.Fatalf("container %s not ready: %v", id, err)
+	}
 }
 
 // Suite runs the runtime contract. newRuntime is called once per subtest
@@ -106,6 +121,9 @@ func container(t *testing.T, h Harness, sb *runtime.Sandbox, name string, b Beha
 	if start {
 		if err := h.Runtime.StartContainer(ctx, id); err != nil {
 			t.Fatalf("StartContainer %s: %v", name, err)
+		}
+		if b.Forever {
+			ready(t, h, id)
 		}
 	}
 	return id
@@ -211,6 +229,7 @@ func testContainerLifecycle(t *testing.T, h Harness) {
 	if st.State != runtime.StateRunning || st.StartedAt.IsZero() || st.Pid <= 0 {
 		t.Errorf("after start: %+v", st)
 	}
+	ready(t, h, id)
 	list, err := h.Runtime.ListContainers(ctx, sb.ID)
 	if err != nil || len(list) != 1 || list[0].ID != id || list[0].State != runtime.StateRunning {
 		t.Errorf("ListContainers = %+v, %v; want the running container", list, err)
