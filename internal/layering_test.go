@@ -31,9 +31,13 @@ var rules = []rule{
 	{"the bundle is pure: spec in, OCI spec out",
 		[]string{"runtime/bundle"}, []string{"runtime/conmon", "agent", "cli", "image", "network"}},
 	{"the agent does not serve the API",
-		[]string{"agent"}, []string{"apiserver", "cli"}},
+		[]string{"agent"}, []string{"apiserver", "podconnect", "controlplane", "cli"}},
+	{"the generic API server knows no kind's streams or controllers",
+		[]string{"apiserver"}, []string{"podconnect", "controlplane", "agent", "cli"}},
+	{"the control plane and the pod streams are clients or handlers, not the server",
+		[]string{"controlplane", "podconnect"}, []string{"apiserver", "agent", "cli", "runtime/conmon", "network"}},
 	{"tests' helpers are for tests only",
-		[]string{"agent", "apiserver", "cli", "crilog", "fieldpath", "image", "manifest", "network", "registry", "runtime", "store", "volume"},
+		[]string{"agent", "apiserver", "cli", "controlplane", "crilog", "fieldpath", "image", "manifest", "network", "podconnect", "registry", "runtime", "store", "volume"},
 		[]string{"testenv", "runtime/runtimetest"}},
 }
 

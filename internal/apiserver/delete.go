@@ -1,14 +1,19 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
+	"peapod/internal/registry"
 	"peapod/internal/store"
 )
 
@@ -23,9 +28,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, err)
 		return
 	}
-	if !deleted || q.res.Resource.Resource == "pods" {
+	if !deleted || q.res.ReturnDeleted {
 		// Objects that stay (graceful, finalizers) come back whole; so do
-		// deleted pods, as upstream's pod storage returns them.
+		// deleted ones of kinds whose storage returns them (pods).
 		s.respond(w, r, q.res, http.StatusOK, obj)
 		return
 	}
@@ -106,4 +111,111 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 		}
 	}
 	s.writeJSON(w, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+}
+
+// deleteObject deletes one object the API server's way: preconditions,
+// then the kind's Deletion: objects that terminate (namespaces) are marked
+// and emptied by their controller; objects with a grace period (pods on a
+// node) get a deletionTimestamp and stay until deleted again with grace 0;
+// objects with finalizers stay until those are removed. deleted reports
+// whether the object is gone.
+func (s *Server) deleteObject(ctx context.Context, res *resource, namespace, name string, opts *metav1.DeleteOptions, dry bool) (runtime.Object, bool, error) {
+	gr := res.GroupVersionResource().GroupResource()
+	key := res.key(namespace, name)
+	precheck := func(cur runtime.Object) error {
+		m, err := meta.Accessor(cur)
+		if err != nil {
+			return err
+		}
+		if p := opts.Preconditions; p != nil {
+			if p.UID != nil && *p.UID != m.GetUID() {
+				return apierrors.NewConflict(gr, name, preconditionFailed("UID in precondition: %v, UID in object meta: %v", *p.UID, m.GetUID()))
+			}
+			if p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion() {
+				return apierrors.NewConflict(gr, name, preconditionFailed("ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
+			}
+		}
+		return nil
+	}
+	cur, err := s.store.Get(ctx, key)
+	if err != nil {
+		return nil, false, storeErr(res, name, err)
+	}
+	if err := precheck(cur); err != nil {
+		return nil, false, err
+	}
+	var d registry.Deletion
+	if res.Delete != nil {
+		if d, err = res.Delete(cur, opts); err != nil {
+			return nil, false, err
+		}
+	}
+	m, _ := meta.Accessor(cur)
+	now := metav1.NewTime(s.cfg.Now().Truncate(time.Second))
+	if d.Terminate && res.Terminate != nil {
+		if dry {
+			return cur, false, nil
+		}
+		out, err := s.internalUpdate(ctx, res, key, func(o runtime.Object) error {
+			om, _ := meta.Accessor(o)
+			if om.GetDeletionTimestamp() == nil {
+				om.SetDeletionTimestamp(&now)
+				z := int64(0)
+				om.SetDeletionGracePeriodSeconds(&z)
+			}
+			res.Terminate(o)
+			return nil
+		})
+		return out, false, err
+	}
+	grace := d.Grace
+	switch {
+	case grace > 0 || len(m.GetFinalizers()) > 0:
+		if dry {
+			return cur, false, nil
+		}
+		out, err := s.internalUpdate(ctx, res, key, func(o runtime.Object) error {
+			om, _ := meta.Accessor(o)
+			if err := precheck(o); err != nil {
+				return err
+			}
+			// A second delete may shorten the grace period, never extend it.
+			if g := om.GetDeletionGracePeriodSeconds(); g != nil && *g <= grace {
+				return nil
+			}
+			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
+			om.SetDeletionTimestamp(&ts)
+			om.SetDeletionGracePeriodSeconds(&grace)
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if om, _ := meta.Accessor(out); grace == 0 && len(om.GetFinalizers()) == 0 {
+			break // the finalizers went meanwhile
+		}
+		return out, false, nil
+	}
+	if dry {
+		return cur, true, nil
+	}
+	out, err := s.store.Delete(ctx, key, precheck)
+	if err != nil {
+		return nil, false, storeErr(res, name, err)
+	}
+	return out, true, nil
+}
+
+// internalUpdate changes an object on the server's own behalf.
+func (s *Server) internalUpdate(ctx context.Context, res *resource, key string, mutate func(runtime.Object) error) (runtime.Object, error) {
+	out, err := s.store.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
+		if err := mutate(cur); err != nil {
+			return nil, err
+		}
+		return cur, nil
+	})
+	if err != nil {
+		return nil, storeErr(res, path.Base(key), err)
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"peapod/internal/registry"
 	"runtime"
 	"sort"
 	"strings"
@@ -31,32 +32,6 @@ var Version = version.Info{
 const aggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 var verbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
-
-// subresourceVerbs are the upstream verbs and response kinds of the
-// subresources kubectl knows.
-var subresourceVerbs = map[string][]string{
-	"status":              {"get", "patch", "update"},
-	"log":                 {"get"},
-	"exec":                {"create", "get"},
-	"attach":              {"create", "get"},
-	"portforward":         {"create", "get"},
-	"proxy":               {"create", "delete", "get", "patch", "update"},
-	"binding":             {"create"},
-	"eviction":            {"create"},
-	"ephemeralcontainers": {"get", "patch", "update"},
-	"finalize":            {"update"},
-	"token":               {"create"},
-}
-
-var subresourceKinds = map[string]metav1.GroupVersionKind{
-	"log":         {Version: "v1", Kind: "Pod"},
-	"exec":        {Version: "v1", Kind: "PodExecOptions"},
-	"attach":      {Version: "v1", Kind: "PodAttachOptions"},
-	"portforward": {Version: "v1", Kind: "PodPortForwardOptions"},
-	"binding":     {Version: "v1", Kind: "Binding"},
-	"eviction":    {Group: "policy", Version: "v1", Kind: "Eviction"},
-	"token":       {Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"},
-}
 
 // groupVersions lists the served group-versions, core first.
 func (s *Server) groupVersions() []metav1.GroupVersion {
@@ -106,12 +81,12 @@ func (s *Server) aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 				Categories:       r.Categories,
 			}
 			for _, sub := range r.Subresources {
-				kind, ok := subresourceKinds[sub]
-				if !ok {
+				subVerbs, kind := registry.Subresource(sub)
+				if kind.Kind == "" {
 					kind = *d.ResponseKind
 				}
 				d.Subresources = append(d.Subresources, apidiscoveryv2.APISubresourceDiscovery{
-					Subresource: sub, ResponseKind: &kind, Verbs: subresourceVerbs[sub],
+					Subresource: sub, ResponseKind: &kind, Verbs: subVerbs,
 				})
 			}
 			v.Resources = append(v.Resources, d)
@@ -175,13 +150,13 @@ func (s *Server) serveResourceList(w http.ResponseWriter, gv metav1.GroupVersion
 			Kind: r.Kind, Verbs: verbs, ShortNames: r.ShortNames, Categories: r.Categories,
 		})
 		for _, sub := range r.Subresources {
-			kind := subresourceKinds[sub]
+			subVerbs, kind := registry.Subresource(sub)
 			if kind.Kind == "" {
 				kind.Kind = r.Kind
 			}
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: r.Resource.Resource + "/" + sub, Namespaced: r.Namespaced,
-				Group: kind.Group, Version: kind.Version, Kind: kind.Kind, Verbs: subresourceVerbs[sub],
+				Group: kind.Group, Version: kind.Version, Kind: kind.Kind, Verbs: subVerbs,
 			})
 		}
 	}

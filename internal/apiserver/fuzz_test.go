@@ -5,13 +5,14 @@ import (
 	"net/url"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"peapod/internal/registry"
 )
 
 func fuzzServer(t testing.TB) *Server {
-	srv, err := New(Config{Resources: registry.Resources()})
+	srv, err := New(Config{Resources: registry.Resources(registry.DefaultServiceAllocator())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func FuzzPatch(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"spec":{"containers":[{"name":"c","ports":[{"$retainKeys":["x"]}]}]}}`))
 	f.Add(uint8(0), []byte(`[{"op":"move","from":"/spec","path":"/spec/x"}]`))
 	srv := fuzzServer(f)
-	res := srv.byName["pods"]
+	res := srv.byGVR[corev1.SchemeGroupVersion.WithResource("pods")]
 	pts := []types.PatchType{types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType}
 	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
 		cur := testPod("web")
@@ -45,7 +46,7 @@ func FuzzSelectors(f *testing.F) {
 	f.Add("app in (a,b),!x", "spec.nodeName==n")
 	f.Add("a notin (", "=")
 	srv := fuzzServer(f)
-	res := srv.byName["pods"]
+	res := srv.byGVR[corev1.SchemeGroupVersion.WithResource("pods")]
 	f.Fuzz(func(t *testing.T, ls, fs string) {
 		req := httptest.NewRequest("GET", "/api/v1/pods?labelSelector="+url.QueryEscape(ls)+"&fieldSelector="+url.QueryEscape(fs), nil)
 		pred, err := srv.selectors(req, res)

@@ -24,7 +24,8 @@ func newKubectl(t *testing.T) *kubectlEnv {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl not on PATH")
 	}
-	srv, _ := startServer(t)
+	srv, cs := startServer(t)
+	bootstrapped(t, cs)
 	dir := t.TempDir()
 	k := &kubectlEnv{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig")}
 	if err := srv.WriteKubeconfig(k.kubeconfig); err != nil {

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"peapod/internal/store"
 )
 
 // maxBody is the API server's request body limit (3 MiB).
@@ -90,8 +92,6 @@ type writeOptions struct {
 	dryRun  bool
 	// managed: the object's managedFields are already computed (apply).
 	managed bool
-	// internal writes (bootstrap, controllers) skip namespace checks.
-	internal bool
 }
 
 // readObject reads and decodes the body of a create or update as res's
@@ -154,7 +154,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 	if m.GetName() == "" {
 		return nil, apierrors.NewInvalid(res.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
 	}
-	if res.Namespaced && !o.internal {
+	if res.Namespaced {
 		if err := s.checkNamespace(ctx, m.GetNamespace(), res, m.GetName()); err != nil {
 			return nil, err
 		}
@@ -172,10 +172,10 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 	if res.Default != nil {
 		res.Default(obj)
 	}
-	if isServices(res) {
-		s.svcMu.Lock()
-		defer s.svcMu.Unlock()
-		if err := s.allocateService(ctx, res, obj); err != nil {
+	if res.Allocate != nil {
+		res.allocMu.Lock()
+		defer res.allocMu.Unlock()
+		if err := s.allocate(ctx, res, obj); err != nil {
 			return nil, err
 		}
 	}
@@ -184,7 +184,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 			return nil, err
 		}
 	}
-	if res.fm != nil && !o.managed && !o.internal {
+	if res.fm != nil && !o.managed {
 		live := res.New()
 		live.GetObjectKind().SetGroupVersionKind(res.gvk)
 		obj = res.fm.UpdateNoErrors(live, obj, o.manager)
@@ -201,7 +201,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 
 // checkNamespace refuses objects in a missing or terminating namespace.
 func (s *Server) checkNamespace(ctx context.Context, ns string, res *resource, name string) error {
-	nsRes := s.byName["namespaces"]
+	nsRes := s.scope
 	if nsRes == nil {
 		return nil
 	}
@@ -255,9 +255,9 @@ func (dryRunResult) Error() string { return "dry run" }
 func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur runtime.Object) (runtime.Object, error), o writeOptions) (runtime.Object, error) {
 	res := q.res
 	gr := res.GroupVersionResource().GroupResource()
-	if isServices(res) {
-		s.svcMu.Lock()
-		defer s.svcMu.Unlock()
+	if res.Allocate != nil {
+		res.allocMu.Lock()
+		defer res.allocMu.Unlock()
 	}
 	out, err := s.store.Update(ctx, q.key(), func(cur runtime.Object) (runtime.Object, error) {
 		obj, err := mutate(cur.DeepCopyObject())
@@ -292,8 +292,8 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 		if res.Default != nil {
 			res.Default(obj)
 		}
-		if isServices(res) {
-			if err := s.allocateService(ctx, res, obj); err != nil {
+		if res.Allocate != nil {
+			if err := s.allocate(ctx, res, obj); err != nil {
 				return nil, err
 			}
 		}
@@ -302,7 +302,7 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 				return nil, err
 			}
 		}
-		if fm := res.manager(q.subresource); fm != nil && !o.managed && !o.internal {
+		if fm := res.manager(q.subresource); fm != nil && !o.managed {
 			obj = fm.UpdateNoErrors(cur, obj, o.manager)
 		}
 		if o.dryRun {
@@ -318,14 +318,25 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 		return nil, storeErr(res, q.name, err)
 	}
 	// An object being deleted goes once its last finalizer is removed
-	// (namespaces wait for their own controller instead).
+	// (kinds that terminate wait for their own controller instead).
 	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 &&
-		res.Resource.Resource != "namespaces" && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
+		res.Terminate == nil && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
 		if del, err := s.store.Delete(ctx, q.key(), nil); err == nil {
 			return del, nil
 		}
 	}
 	return out, nil
+}
+
+// allocate lets res's Allocate take obj's share from what the others of
+// its kind hold. The caller holds res.allocMu until obj is written, so
+// that two writes never take the same.
+func (s *Server) allocate(ctx context.Context, res *resource, obj runtime.Object) error {
+	list, err := s.store.List(ctx, res.prefix(""), store.ListOptions{})
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	return res.Allocate(obj, list.Items)
 }
 
 // preconditionError is the storage layer's precondition text, which

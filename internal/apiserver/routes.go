@@ -89,12 +89,12 @@ func (s *Server) lookup(gv metav1.GroupVersion, name string) *resource {
 }
 
 // resolve turns resource path segments into a request:
-// [namespaces NS] RESOURCE [NAME [SUBRESOURCE]], where namespaces/NS/status
-// and namespaces/NS/finalize are the namespace's own subresources.
+// [namespaces NS] RESOURCE [NAME [SUBRESOURCE]], where the scope kind's
+// own subresources (namespaces/NS/status) are not a namespaced path.
 func (s *Server) resolve(gv metav1.GroupVersion, segs []string) (*request, error) {
 	q := &request{}
-	if len(segs) >= 3 && segs[0] == "namespaces" {
-		if ns := s.lookup(gv, "namespaces"); !(len(segs) == 3 && ns != nil && contains(ns.Subresources, segs[2])) {
+	if sc := s.scope; len(segs) >= 3 && sc != nil && segs[0] == sc.Resource.Resource {
+		if own := s.lookup(gv, sc.Resource.Resource) == sc && len(segs) == 3 && contains(sc.Subresources, segs[2]); !own {
 			q.namespace, segs = segs[1], segs[2:]
 		}
 	}
@@ -147,23 +147,21 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 		s.writeError(w, err)
 		return
 	}
-	// Connect subresources (log, exec, ...) belong to the node side.
-	if q.subresource == "binding" && r.Method == http.MethodPost {
-		s.bind(w, r, q)
+	if act, ok := q.res.Actions[q.subresource]; ok && q.name != "" && r.Method == http.MethodPost {
+		s.act(w, r, q, act)
 		return
 	}
-	if q.res.GroupVersion.Group == "" && q.res.Resource.Resource == "pods" && q.name != "" {
-		switch q.subresource {
-		case "log", "exec", "attach", "portforward":
-			s.serveConnect(w, r, q)
-			return
-		}
+	// Connect subresources (log, exec, ...) belong to the node side.
+	if q.name != "" && contains(q.res.Connect, q.subresource) {
+		s.serveConnect(w, r, q)
+		return
 	}
-	// pods/NAME/ephemeralcontainers is the pod, of which a write may change
-	// only spec.ephemeralContainers (the registry's PrepareForUpdate).
-	ephemeral := q.subresource == "ephemeralcontainers" && q.name != "" &&
+	// A view (status, a pod's ephemeralcontainers) is the object itself,
+	// of which a write may change only the part the registry's
+	// PrepareForUpdate lets through.
+	view := q.subresource == "status" || q.name != "" && contains(q.res.Views, q.subresource) &&
 		(r.Method == http.MethodGet || r.Method == http.MethodPut || r.Method == http.MethodPatch)
-	if q.subresource != "" && q.subresource != "status" && q.subresource != "finalize" && !ephemeral {
+	if q.subresource != "" && !view {
 		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), r.Method+" "+q.subresource))
 		return
 	}
@@ -192,4 +190,21 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 
 func badRequestf(format string, args ...any) error {
 	return apierrors.NewBadRequest(fmt.Sprintf(format, args...))
+}
+
+// serveConnect hands a Connect subresource of the stored object to
+// cfg.Connect.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, q *request) {
+	obj, err := s.store.Get(r.Context(), q.key())
+	if err != nil {
+		s.writeError(w, storeErr(q.res, q.name, err))
+		return
+	}
+	if s.cfg.Connect == nil {
+		s.writeError(w, apierrors.NewServiceUnavailable("no node serves "+q.subresource))
+		return
+	}
+	if err := s.cfg.Connect.Connect(w, r, obj, q.subresource); err != nil {
+		s.writeError(w, err)
+	}
 }

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"peapod/internal/registry"
 	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,7 +20,7 @@ import (
 // scheme would register every built-in group for nothing.
 func newScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, discoveryv1.AddToScheme, apidiscoveryv2.AddToScheme, metav1.AddMetaToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{registry.AddToScheme, apidiscoveryv2.AddToScheme, metav1.AddMetaToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}

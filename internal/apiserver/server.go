@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -39,12 +40,19 @@ type Config struct {
 	// BookmarkInterval is how often watches that allow bookmarks get one
 	// (0: a minute, as the API server).
 	BookmarkInterval time.Duration
-	// Services gives Services their cluster IPs and node ports (zero:
-	// kube-apiserver's defaults); its first address is the
-	// default/kubernetes Service's.
-	Services registry.ServiceAllocator
-	// Streams serves pods' log, exec, attach and portforward (nil: 503).
-	Streams NodeStreams
+	// KubernetesIP is the default/kubernetes Service's address, which
+	// the serving certificate names (zero: 10.96.0.1).
+	KubernetesIP netip.Addr
+	// Connect serves the Connect subresources the registry names (a
+	// pod's log, exec, attach, portforward; nil: 503).
+	Connect Connecter
+}
+
+// Connecter serves a Connect subresource of obj: what kube-apiserver
+// proxies to the kubelet. It returns an API error to answer with, having
+// written nothing, or nil once it has served the request.
+type Connecter interface {
+	Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, subresource string) error
 }
 
 // Server serves the Kubernetes API for Config.Resources.
@@ -55,19 +63,16 @@ type Server struct {
 	codecs    serializer.CodecFactory
 	resources []*resource
 	byGVR     map[schema.GroupVersionResource]*resource
-	byName    map[string]*resource // by plural, for the namespace controller
+	scope     *resource // the kind namespaced objects live in
 	pki       *pki
 	handler   http.Handler
 	openapi   map[string][]byte // group-version path ("api/v1") -> document
 
-	ln       net.Listener
-	http     *http.Server
-	url      string
-	wg       sync.WaitGroup
-	stop     context.CancelFunc
-	nsWakeup chan struct{}
-	// svcMu serialises Service writes: each allocates from the others.
-	svcMu sync.Mutex
+	ln   net.Listener
+	http *http.Server
+	url  string
+	wg   sync.WaitGroup
+	stop context.CancelFunc
 }
 
 type resource struct {
@@ -77,6 +82,9 @@ type resource struct {
 	// fm and statusFM keep managedFields and do server-side apply; nil
 	// when the type has no schema in client-go.
 	fm, statusFM *managedfields.FieldManager
+	// allocMu serialises the writes of a kind that allocates: each
+	// takes from what the others hold.
+	allocMu sync.Mutex
 }
 
 // New builds a Server; Start listens.
@@ -87,21 +95,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BookmarkInterval == 0 {
 		cfg.BookmarkInterval = time.Minute
 	}
-	if !cfg.Services.CIDR.IsValid() {
-		cfg.Services = registry.DefaultServiceAllocator()
+	if !cfg.KubernetesIP.IsValid() {
+		cfg.KubernetesIP = registry.DefaultServiceAllocator().KubernetesIP()
 	}
 	sch, err := newScheme()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		store:    cfg.Store,
-		scheme:   sch,
-		codecs:   newCodecs(sch),
-		byGVR:    map[schema.GroupVersionResource]*resource{},
-		byName:   map[string]*resource{},
-		nsWakeup: make(chan struct{}, 1),
+		cfg:    cfg,
+		store:  cfg.Store,
+		scheme: sch,
+		codecs: newCodecs(sch),
+		byGVR:  map[schema.GroupVersionResource]*resource{},
 	}
 	// Parsing client-go's embedded schema takes ~0.3 s; do it once here.
 	tc := applyconfigurations.NewTypeConverter(sch)
@@ -119,7 +125,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.resources = append(s.resources, res)
 		s.byGVR[r.GroupVersionResource()] = res
-		s.byName[r.Resource] = res
+		if r.Scope {
+			s.scope = res
+		}
 	}
 	s.openapi = s.openAPIDocs()
 	s.handler = s.routes()
@@ -140,14 +148,13 @@ func (d defaulter) Default(obj runtime.Object) {
 // it themselves).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start bootstraps the built-in objects, starts the namespace controller
-// and listens with TLS on cfg.Listen.
+// Start listens with TLS on cfg.Listen.
 func (s *Server) Start(ctx context.Context) error {
 	host, _, err := net.SplitHostPort(s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
 	}
-	if s.pki, err = loadPKI(s.cfg.PKIDir, host, net.IP(s.cfg.Services.KubernetesIP().AsSlice())); err != nil {
+	if s.pki, err = loadPKI(s.cfg.PKIDir, host, net.IP(s.cfg.KubernetesIP.AsSlice())); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -161,15 +168,6 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.url = "https://" + net.JoinHostPort(host, fmt.Sprint(port))
 	ctx, s.stop = context.WithCancel(ctx)
-	if err := s.bootstrap(ctx, port); err != nil {
-		ln.Close()
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.namespaceController(ctx)
-	}()
 	s.http = &http.Server{
 		Handler:           s.authenticate(s.handler),
 		ReadHeaderTimeout: 30 * time.Second,

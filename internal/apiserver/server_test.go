@@ -17,9 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"peapod/internal/controlplane"
 	"peapod/internal/registry"
 	"peapod/internal/store"
 )
@@ -38,7 +41,7 @@ func startServerHistory(t *testing.T, history int) (*Server, *kubernetes.Clients
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Resources: registry.Resources(), PKIDir: filepath.Join(dir, "pki"), Listen: "127.0.0.1:0", BookmarkInterval: 200 * time.Millisecond})
+	srv, err := New(Config{Store: st, Resources: registry.Resources(registry.DefaultServiceAllocator()), PKIDir: filepath.Join(dir, "pki"), Listen: "127.0.0.1:0", BookmarkInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,39 @@ func startServerHistory(t *testing.T, history int) (*Server, *kubernetes.Clients
 	if err != nil {
 		t.Fatal(err)
 	}
+	startControlPlane(t, ctx, srv, cs)
 	return srv, cs
+}
+
+// startControlPlane bootstraps the cluster's objects and runs the
+// namespace controller against srv, as serve does.
+func startControlPlane(t *testing.T, ctx context.Context, srv *Server, cs *kubernetes.Clientset) {
+	t.Helper()
+	api, err := controlplane.APIAt(srv.URL(), registry.DefaultServiceAllocator().KubernetesIP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controlplane.Bootstrap(ctx, cs, api); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(srv.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	inf := informers.NewSharedInformerFactory(cs, 0)
+	ns := controlplane.NewNamespaces(cs, dyn, inf, srv.LoopbackConfig().CAData)
+	inf.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ns.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		inf.Shutdown()
+	})
 }
 
 func testPod(name string) *corev1.Pod {

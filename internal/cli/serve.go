@@ -18,6 +18,7 @@ import (
 
 	"peapod/internal/agent"
 	"peapod/internal/apiserver"
+	"peapod/internal/podconnect"
 	"peapod/internal/registry"
 	"peapod/internal/store"
 )
@@ -68,12 +69,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		return err
 	}
 	srv, err := apiserver.New(apiserver.Config{
-		Store:     st,
-		Resources: registry.Resources(),
-		PKIDir:    filepath.Join(g.root, "pki"),
-		Listen:    f.listen,
-		Services:  alloc,
-		Streams:   agent.NewStreams(rt, filepath.Join(g.root, "logs")),
+		Store:        st,
+		Resources:    registry.Resources(alloc),
+		PKIDir:       filepath.Join(g.root, "pki"),
+		Listen:       f.listen,
+		KubernetesIP: alloc.KubernetesIP(),
+		Connect:      podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
 	})
 	if err != nil {
 		return err
@@ -110,6 +111,14 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		inf.Shutdown()
 	}()
 	start := func() { inf.Start(ctx.Done()) }
+
+	// The control plane's own objects and loops, before anything else
+	// writes: a pod applied after "ready" finds its namespace.
+	stopControlPlane, err := startControlPlane(ctx, srv, client, alloc.KubernetesIP(), inf, start)
+	if err != nil {
+		return err
+	}
+	defer stopControlPlane()
 
 	// node agent: it leaves its pods running when serve stops.
 	stopAgent, err := startNodeAgent(ctx, g, rt, f.pull, client, inf, start, s)

@@ -15,7 +15,7 @@ import (
 
 func resourceFor(t *testing.T, name string) *Resource {
 	t.Helper()
-	for _, r := range Resources() {
+	for _, r := range Resources(DefaultServiceAllocator()) {
 		if r.Resource == name {
 			return r
 		}
@@ -40,7 +40,7 @@ func TestResources(t *testing.T) {
 		"nodes": {"Node", "no", false}, "events": {"Event", "ev", true}, "serviceaccounts": {"ServiceAccount", "sa", true},
 		"endpointslices": {"EndpointSlice", "", true},
 	}
-	rs := Resources()
+	rs := Resources(DefaultServiceAllocator())
 	if len(rs) != len(want) {
 		t.Fatalf("%d resources, want %d", len(rs), len(want))
 	}

@@ -1,17 +1,23 @@
 package registry
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
+
+// undeletable are the namespaces the API server's NamespaceLifecycle
+// admission keeps.
+var undeletable = map[string]bool{"default": true, "kube-system": true, "kube-public": true}
 
 func namespaceResource() *Resource {
 	gk := corev1.SchemeGroupVersion.WithKind("Namespace").GroupKind()
@@ -22,10 +28,32 @@ func namespaceResource() *Resource {
 		SingularName: "namespace",
 		ShortNames:   []string{"ns"},
 		Subresources: []string{"status", "finalize"},
-		New:          func() runtime.Object { return &corev1.Namespace{} },
-		NewList:      func() runtime.Object { return &corev1.NamespaceList{} },
-		Default:      defaulter(DefaultNamespace),
-		Validate:     validator(gk, ValidateNamespace),
+		Scope:        true,
+		Views:        []string{"finalize"},
+		Delete: func(obj runtime.Object, _ *metav1.DeleteOptions) (Deletion, error) {
+			ns, ok := obj.(*corev1.Namespace)
+			if !ok {
+				return Deletion{}, wrongType("Namespace", obj)
+			}
+			if undeletable[ns.Name] {
+				return Deletion{}, apierrors.NewForbidden(corev1.Resource("namespaces"), ns.Name, errors.New("this namespace may not be deleted"))
+			}
+			// Once finalized (its controller emptied it and dropped the
+			// kubernetes finalizer), a terminating namespace goes.
+			if ns.DeletionTimestamp != nil && len(ns.Spec.Finalizers) == 0 {
+				return Deletion{}, nil
+			}
+			return Deletion{Terminate: true}, nil
+		},
+		Terminate: func(obj runtime.Object) {
+			if ns, ok := obj.(*corev1.Namespace); ok {
+				ns.Status.Phase = corev1.NamespaceTerminating
+			}
+		},
+		New:      func() runtime.Object { return &corev1.Namespace{} },
+		NewList:  func() runtime.Object { return &corev1.NamespaceList{} },
+		Default:  defaulter(DefaultNamespace),
+		Validate: validator(gk, ValidateNamespace),
 		ValidateUpdate: updateValidator(gk, func(ns, old *corev1.Namespace) field.ErrorList {
 			return append(validateMetaUpdate(&ns.ObjectMeta, &old.ObjectMeta), ValidateNamespace(ns)...)
 		}),

@@ -163,9 +163,20 @@ func podResource() *Resource {
 		Categories:   []string{"all"},
 		Namespaced:   true,
 		Subresources: []string{"status", "log", "exec", "attach", "portforward", "ephemeralcontainers", "binding", "eviction"},
-		New:          func() runtime.Object { return &corev1.Pod{} },
-		NewList:      func() runtime.Object { return &corev1.PodList{} },
-		Default:      defaulter(DefaultPod),
+		Views:        []string{"ephemeralcontainers"},
+		Connect:      []string{"log", "exec", "attach", "portforward"},
+		Actions:      map[string]Action{"binding": bindingAction()},
+		Delete: func(obj runtime.Object, opts *metav1.DeleteOptions) (Deletion, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return Deletion{}, wrongType("Pod", obj)
+			}
+			return Deletion{Grace: podGrace(pod, opts)}, nil
+		},
+		ReturnDeleted: true,
+		New:           func() runtime.Object { return &corev1.Pod{} },
+		NewList:       func() runtime.Object { return &corev1.PodList{} },
+		Default:       defaulter(DefaultPod),
 		Validate: func(obj runtime.Object) error {
 			pod, ok := obj.(*corev1.Pod)
 			if !ok {

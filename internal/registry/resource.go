@@ -68,6 +68,57 @@ type Resource struct {
 	// wrong type.
 	Columns []metav1.TableColumnDefinition
 	Row     func(obj runtime.Object, now time.Time) []any
+
+	// Allocate gives obj what it takes from a pool its kind shares (a
+	// Service's cluster IP and node ports), reading what is taken from
+	// the others of its kind. The server serialises the kind's writes
+	// and calls it, after Default, in each create and update.
+	Allocate func(obj runtime.Object, others []runtime.Object) error
+
+	// Delete decides how a delete of obj proceeds; an error refuses it
+	// (nil: at once, or kept while finalizers remain).
+	Delete func(obj runtime.Object, opts *metav1.DeleteOptions) (Deletion, error)
+	// Terminate marks an object its own controller must empty before it
+	// goes (a namespace's phase Terminating). Kinds with Terminate are
+	// never removed by an update that drops their last finalizer: their
+	// controller deletes them again once finalized.
+	Terminate func(obj runtime.Object)
+	// ReturnDeleted: a delete answers with the deleted object, as pod
+	// storage does, instead of a Status.
+	ReturnDeleted bool
+
+	// Views are the subresources besides status that are the object
+	// itself, read and written through (a namespace's finalize, a pod's
+	// ephemeralcontainers); PrepareForUpdate says what a write through
+	// each may change.
+	Views []string
+	// Connect lists the subresources the node serves (a pod's log,
+	// exec, attach and portforward).
+	Connect []string
+	// Actions are the subresources a client POSTs an object of another
+	// kind to, which change the stored object (pods/binding).
+	Actions map[string]Action
+	// Scope marks the kind namespaced objects live in: creating one in a
+	// missing or terminating namespace is refused, as the API server's
+	// NamespaceLifecycle admission does.
+	Scope bool
+}
+
+// Deletion is how one delete proceeds.
+type Deletion struct {
+	// Grace > 0 keeps the object that long with a deletionTimestamp;
+	// whoever runs it deletes it again with grace 0 (a pod on a node).
+	Grace int64
+	// Terminate: the object stays, marked by Resource.Terminate, until
+	// its controller has emptied it.
+	Terminate bool
+}
+
+// Action is a POSTed subresource: In makes the object posted, Apply
+// changes the stored object cur by in, or returns an API error.
+type Action struct {
+	In    func() runtime.Object
+	Apply func(cur, in runtime.Object) error
 }
 
 // GroupVersionResource names the resource.
@@ -91,13 +142,13 @@ func (r *Resource) SupportsField(label string) bool {
 	return ok
 }
 
-// Resources are the kinds peapod serves.
-func Resources() []*Resource {
+// Resources are the kinds peapod serves; services allocate from alloc.
+func Resources(alloc ServiceAllocator) []*Resource {
 	return []*Resource{
 		podResource(),
 		configMapResource(),
 		secretResource(),
-		serviceResource(),
+		serviceResource(alloc),
 		endpointsResource(),
 		namespaceResource(),
 		nodeResource(),

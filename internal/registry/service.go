@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func serviceResource() *Resource {
+func serviceResource(alloc ServiceAllocator) *Resource {
 	gk := corev1.SchemeGroupVersion.WithKind("Service").GroupKind()
 	return &Resource{
 		GroupVersion:   corev1.SchemeGroupVersion,
@@ -46,6 +46,19 @@ func serviceResource() *Resource {
 			}
 		}),
 		Fields: fielder[*corev1.Service](true, nil),
+		Allocate: func(obj runtime.Object, others []runtime.Object) error {
+			svc, ok := obj.(*corev1.Service)
+			if !ok {
+				return wrongType("Service", obj)
+			}
+			existing := make([]corev1.Service, 0, len(others))
+			for _, o := range others {
+				if other, ok := o.(*corev1.Service); ok {
+					existing = append(existing, *other)
+				}
+			}
+			return alloc.Allocate(svc, existing)
+		},
 		Columns: []metav1.TableColumnDefinition{
 			nameColumn,
 			column("Type", "string", corev1.ServiceSpec{}.SwaggerDoc()["type"]),

@@ -1,4 +1,4 @@
-package apiserver
+package podconnect
 
 import (
 	"context"
@@ -26,10 +26,10 @@ const (
 // servePortForward answers port-forward over the WebSocket tunnel kubectl
 // 1.32 tries first, or plain SPDY. Either way each forwarded connection is
 // a pair of SPDY streams (error, data) with the same requestID and port.
-func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) {
+func (h Handler) servePortForward(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	fwd := &portForwarder{ctx: ctx, node: s.cfg.Streams, pod: pod, streams: make(chan httpstream.Stream, 4)}
+	fwd := &portForwarder{ctx: ctx, node: h.Node, pod: pod, streams: make(chan httpstream.Stream, 4)}
 	handler := func(st httpstream.Stream, _ <-chan struct{}) error {
 		if _, err := streamPort(st); err != nil {
 			return err
@@ -60,20 +60,19 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request, pod *c
 				fwd.serve(conn)
 			},
 		}.ServeHTTP(w, r)
-		return
+		return nil
 	}
 	if !isSPDY(r) {
-		s.writeError(w, badRequestf("portforward requires a WebSocket or SPDY/3.1 upgrade"))
-		return
+		return badRequestf("portforward requires a WebSocket or SPDY/3.1 upgrade")
 	}
+	// Handshake and UpgradeResponse answer a failure themselves.
 	if _, err := httpstream.Handshake(r, w, []string{portForwardProtocol}); err != nil {
-		return
+		return nil
 	}
-	conn := spdy.NewResponseUpgraderWithPings(5*time.Second).UpgradeResponse(w, r, handler)
-	if conn == nil {
-		return
+	if conn := spdy.NewResponseUpgraderWithPings(5*time.Second).UpgradeResponse(w, r, handler); conn != nil {
+		fwd.serve(conn)
 	}
-	fwd.serve(conn)
+	return nil
 }
 
 func streamPort(st httpstream.Stream) (int32, error) {

@@ -1,4 +1,7 @@
-package apiserver
+// Package podconnect serves the pods' connect subresources (log, exec,
+// attach, portforward) for the API server: the request checks and
+// stream framing kube-apiserver and the kubelet do between them.
+package podconnect
 
 import (
 	"context"
@@ -13,12 +16,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/remotecommand"
 )
 
 // NodeStreams is the node side of the pods' connect subresources (log,
 // exec, attach, portforward): what kube-apiserver reaches on the kubelet.
-// The API server resolves the pod and container and checks the request;
+// The Handler resolves the pod and container and checks the request;
 // the node finds the container and moves the bytes. serve wires the node
 // agent's implementation in, so this package never imports the agent.
 type NodeStreams interface {
@@ -35,40 +39,46 @@ type NodeStreams interface {
 	PortForward(ctx context.Context, pod *corev1.Pod, port int32, stream io.ReadWriteCloser) error
 }
 
-// serveConnect serves a pod's log, exec, attach and portforward.
-func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, q *request) {
-	allowed := r.Method == http.MethodGet || (q.subresource != "log" && r.Method == http.MethodPost)
-	if !allowed {
-		s.writeError(w, apierrors.NewMethodNotSupported(q.res.GroupVersionResource().GroupResource(), strings.ToLower(r.Method)))
-		return
-	}
-	obj, err := s.store.Get(r.Context(), q.key())
-	if err != nil {
-		s.writeError(w, storeErr(q.res, q.name, err))
-		return
-	}
+// Handler serves the pods' connect subresources on the API server's side:
+// it checks the request and resolves the container as kube-apiserver does,
+// then Node moves the bytes.
+type Handler struct {
+	Node NodeStreams
+}
+
+// Connect serves subresource (log, exec, attach, portforward) of obj. An
+// error comes back before anything is written, for the API server to
+// answer with.
+func (h Handler) Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, subresource string) error {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
-		s.writeError(w, apierrors.NewInternalError(fmt.Errorf("stored pod is a %T", obj)))
-		return
+		return apierrors.NewInternalError(fmt.Errorf("stored pod is a %T", obj))
 	}
-	if s.cfg.Streams == nil {
-		s.writeError(w, apierrors.NewServiceUnavailable("no node agent serves pod streams"))
-		return
+	if r.Method != http.MethodGet && (subresource == "log" || r.Method != http.MethodPost) {
+		return apierrors.NewMethodNotSupported(corev1.Resource("pods"), strings.ToLower(r.Method))
+	}
+	if h.Node == nil {
+		return apierrors.NewServiceUnavailable("no node agent serves pod streams")
 	}
 	if pod.Spec.NodeName == "" {
-		s.writeError(w, badRequestf("pod %s does not have a host assigned", pod.Name))
-		return
+		return badRequestf("pod %s does not have a host assigned", pod.Name)
 	}
-	switch q.subresource {
+	switch subresource {
 	case "log":
-		s.serveLog(w, r, pod)
+		return h.serveLog(w, r, pod)
 	case "exec", "attach":
-		s.serveRemoteCommand(w, r, pod, q.subresource)
+		return h.serveRemoteCommand(w, r, pod, subresource)
 	case "portforward":
-		s.servePortForward(w, r, pod)
+		return h.servePortForward(w, r, pod)
 	}
+	return apierrors.NewNotFound(corev1.Resource("pods/"+subresource), pod.Name)
 }
+
+func badRequestf(format string, args ...any) error {
+	return apierrors.NewBadRequest(fmt.Sprintf(format, args...))
+}
+
+func isTrue(v string) bool { return v == "1" || strings.EqualFold(v, "true") }
 
 // podContainer resolves the container a request names, as kube-apiserver:
 // the only container when none is named.
@@ -165,20 +175,17 @@ func logOptions(v url.Values) (*corev1.PodLogOptions, error) {
 	return o, nil
 }
 
-func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) {
+func (h Handler) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) error {
 	opts, err := logOptions(r.URL.Query())
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
 	if opts.Container, err = podContainer(pod, opts.Container); err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
-	rc, err := s.cfg.Streams.ContainerLogs(r.Context(), pod, opts.Container, opts)
+	rc, err := h.Node.ContainerLogs(r.Context(), pod, opts.Container, opts)
 	if err != nil {
-		s.writeError(w, nodeError(err))
-		return
+		return nodeError(err)
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "text/plain")
@@ -186,6 +193,7 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 	fw := flushWriter{w: w}
 	fw.f, _ = w.(http.Flusher)
 	_, _ = io.Copy(fw, rc)
+	return nil
 }
 
 // flushWriter flushes after every write: a followed log shows each line
@@ -211,7 +219,7 @@ type commandOptions struct {
 	stdin, stdout, stderr, tty bool
 }
 
-func (s *Server) serveRemoteCommand(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, verb string) {
+func (h Handler) serveRemoteCommand(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, verb string) error {
 	v := r.URL.Query()
 	o := commandOptions{
 		command: v["command"],
@@ -220,30 +228,26 @@ func (s *Server) serveRemoteCommand(w http.ResponseWriter, r *http.Request, pod 
 	}
 	var err error
 	if o.container, err = podContainer(pod, v.Get("container")); err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
 	if verb == "exec" && len(o.command) == 0 {
-		s.writeError(w, badRequestf("you must specify at least 1 command"))
-		return
+		return badRequestf("you must specify at least 1 command")
 	}
 	if !o.stdin && !o.stdout && !o.stderr {
-		s.writeError(w, badRequestf("you must specify at least 1 of stdin, stdout, stderr"))
-		return
+		return badRequestf("you must specify at least 1 of stdin, stdout, stderr")
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		what := "exec into"
 		if verb == "attach" {
 			what = "attach to"
 		}
-		s.writeError(w, badRequestf("cannot %s a container in a completed pod; current phase is %s", what, pod.Status.Phase))
-		return
+		return badRequestf("cannot %s a container in a completed pod; current phase is %s", what, pod.Status.Phase)
 	}
 	run := func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, resize <-chan remotecommand.TerminalSize) error {
 		if verb == "attach" {
-			return s.cfg.Streams.Attach(ctx, pod, o.container, stdin, stdout, stderr, o.tty, resize)
+			return h.Node.Attach(ctx, pod, o.container, stdin, stdout, stderr, o.tty, resize)
 		}
-		return s.cfg.Streams.Exec(ctx, pod, o.container, o.command, stdin, stdout, stderr, o.tty, resize)
+		return h.Node.Exec(ctx, pod, o.container, o.command, stdin, stdout, stderr, o.tty, resize)
 	}
 	switch {
 	case isWebSocket(r):
@@ -251,8 +255,9 @@ func (s *Server) serveRemoteCommand(w http.ResponseWriter, r *http.Request, pod 
 	case isSPDY(r):
 		serveSPDYCommand(w, r, o, run)
 	default:
-		s.writeError(w, badRequestf("%s requires a WebSocket or SPDY/3.1 upgrade", verb))
+		return badRequestf("%s requires a WebSocket or SPDY/3.1 upgrade", verb)
 	}
+	return nil
 }
 
 func isWebSocket(r *http.Request) bool {
