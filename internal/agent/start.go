@@ -119,8 +119,8 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 // postStart runs the container's postStart hook and waits for it, as the
 // kubelet's startContainer: nothing else starts and the container is not
 // reported Running before it returns. A failed hook kills the container
-// (its preStop runs), which then restarts by policy with the reason
-// PostStartHookError. A stop request interrupts the hook.
+// (its preStop runs) and is recorded as its last failure; the plan
+// restarts it by policy. A stop request interrupts the hook.
 func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Container) {
 	id := o.Current.ID
 	hctx, cancel := context.WithCancel(ctx)
@@ -141,9 +141,7 @@ func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Con
 		w.event(corev1.EventTypeWarning, "FailedKillPod", kerr.Error())
 	}
 	w.observe(ctx)
-	if plan.IsSidecar(c) || w.pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
-		o.Waiting = &plan.Waiting{Reason: "PostStartHookError", Message: err.Error()}
-	}
+	o.Waiting = &plan.Waiting{Reason: plan.PostStartHookError, Message: err.Error()}
 }
 
 // watch follows a started container's log and wakes the loop when it exits.

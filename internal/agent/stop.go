@@ -61,52 +61,32 @@ func (w *worker) killContainer(ctx context.Context, name, id string, grace time.
 	return nil
 }
 
-// killPod stops every running container at once, as the kubelet: preStop
-// hooks all start now, but a sidecar's stop signal waits until the regular
-// containers and the sidecars after it have stopped (reverse spec order),
-// within the grace period.
+// killPod stops every running container in the plan's StopOrder: all
+// preStop hooks at once, a sidecar's stop signal after what it waits for.
 func (w *worker) killPod(ctx context.Context) error {
 	grace := w.gracePeriod()
-	running := func(name string) *runtime.ContainerStatus {
-		if o := w.obs.Containers[name]; o != nil && o.Current != nil && o.Current.State != runtime.StateExited {
-			return o.Current
-		}
-		return nil
-	}
-	stopped := map[string]chan struct{}{}
-	for name := range w.obs.Containers {
-		if running(name) != nil {
-			stopped[name] = make(chan struct{})
+	ids := map[string]string{}
+	var running []string
+	for name, o := range w.obs.Containers {
+		if o != nil && o.Current != nil && o.Current.State != runtime.StateExited {
+			ids[name] = o.Current.ID
+			running = append(running, name)
 		}
 	}
-	// after lists what a container waits for before its stop signal.
-	after := func(name string) []chan struct{} {
-		c := findContainer(w.pod, name)
-		if c == nil || !plan.IsSidecar(c) {
-			return nil
-		}
-		var chans []chan struct{}
-		for i := range w.pod.Spec.Containers {
-			if ch := stopped[w.pod.Spec.Containers[i].Name]; ch != nil {
-				chans = append(chans, ch)
-			}
-		}
-		later := false
-		for i := range w.pod.Spec.InitContainers {
-			ic := &w.pod.Spec.InitContainers[i]
-			if ch := stopped[ic.Name]; later && ch != nil && plan.IsSidecar(ic) {
-				chans = append(chans, ch)
-			}
-			later = later || ic.Name == name
-		}
-		return chans
+	order := plan.StopOrder(w.pod, running)
+	stopped := make(map[string]chan struct{}, len(running))
+	for _, name := range running {
+		stopped[name] = make(chan struct{})
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
 	for name, done := range stopped {
-		id := running(name).ID
-		deps := after(name)
+		id := ids[name]
+		var deps []chan struct{}
+		for _, dep := range order[name] {
+			deps = append(deps, stopped[dep])
+		}
 		w.containerEvent(name, corev1.EventTypeNormal, "Killing", "Stopping container "+name)
 		wg.Add(1)
 		go func() {

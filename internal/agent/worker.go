@@ -192,18 +192,20 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	mountFailures := 0
+	mountFailures, lastMountFailure := 0, time.Time{}
 	for {
 		var wake time.Time
-		if w.volumes == nil {
+		if w.volumes == nil && !w.cfg.Now().Before(plan.MountRetryAt(mountFailures, lastMountFailure)) {
 			// As the kubelet: no container starts before every volume is
-			// set up; a failure (a missing ConfigMap) is retried, and the
-			// pod waits in ContainerCreating.
+			// set up; a failure (a missing ConfigMap) is retried as the
+			// plan backs it off, and the pod waits in ContainerCreating.
 			if err := w.mountVolumes(); err != nil {
 				w.event(corev1.EventTypeWarning, "FailedMount", err.Error())
-				mountFailures++
-				wake = w.cfg.Now().Add(plan.BackoffAfter(mountFailures))
+				mountFailures, lastMountFailure = mountFailures+1, w.cfg.Now()
 			}
+		}
+		if w.volumes == nil {
+			wake = plan.MountRetryAt(mountFailures, lastMountFailure)
 		}
 		if w.refresh && w.volumes != nil {
 			w.refresh = false

@@ -429,10 +429,25 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 }
 
 // BackoffAfter is the kubelet's wait after the n-th failure in a row
-// (n >= 1) of a start, an image pull or a volume mount: 10 s doubling to
-// 300 s.
+// (n >= 1) of a start or an image pull: 10 s doubling to 300 s.
 func BackoffAfter(n int) time.Duration {
 	return min(InitialBackoff<<min(max(n, 1)-1, 5), MaxBackoff)
+}
+
+// Volume set-up retries back off as the kubelet's volume operations do
+// (nestedpendingoperations): 500 ms doubling to 2 min 2 s.
+const (
+	InitialMountBackoff = 500 * time.Millisecond
+	MaxMountBackoff     = 2*time.Minute + 2*time.Second
+)
+
+// MountRetryAt is when the pod's volumes are set up again after failures
+// in a row (none: at once), the last at last.
+func MountRetryAt(failures int, last time.Time) time.Time {
+	if failures == 0 {
+		return time.Time{}
+	}
+	return last.Add(min(InitialMountBackoff<<min(failures-1, 8), MaxMountBackoff))
 }
 
 // backoff applies CrashLoopBackOff to a container about to be (re)started.

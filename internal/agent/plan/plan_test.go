@@ -426,6 +426,28 @@ func TestBackoffAfter(t *testing.T) {
 	}
 }
 
+func TestMountRetryAt(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failures int
+		want     time.Duration // after the last failure
+	}{
+		{"no failure: at once", 0, -1},
+		{"the first failure waits 500 ms", 1, 500 * time.Millisecond},
+		{"each next one doubles", 3, 2 * time.Second},
+		{"the ninth waits 128 s, capped at 2 min 2 s", 9, 122 * time.Second},
+		{"and stays there", 50, 122 * time.Second},
+	} {
+		got := MountRetryAt(tc.failures, t0)
+		switch {
+		case tc.want < 0 && !got.IsZero():
+			t.Errorf("%s: %s, want now", tc.name, got)
+		case tc.want >= 0 && got.Sub(t0) != tc.want:
+			t.Errorf("%s: after %s, want %s", tc.name, got.Sub(t0), tc.want)
+		}
+	}
+}
+
 // A container whose last attempts to pull, create or start failed waits
 // the kubelet's back-off from the last failure before the next attempt.
 func TestCompute_StartFailureBackoff(t *testing.T) {

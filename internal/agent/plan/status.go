@@ -62,7 +62,7 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, o *Container) corev1.
 		cs.Started = &started
 		cs.Ready = started && (c.ReadinessProbe == nil || o.Probes.Readiness == ProbeSuccess)
 	}
-	if w := o.Waiting; w != nil {
+	if w := waiting(pod, c, o); w != nil {
 		// A container held back keeps its last run as lastState.
 		if cs.State.Terminated != nil {
 			cs.LastTerminationState = cs.State
@@ -83,6 +83,20 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, o *Container) corev1.
 	}
 	return cs
 }
+
+// waiting is why a container is held back, if it is: its last failure to
+// start, except a failed postStart hook of a container that stays down
+// (restartPolicy Never), which shows as the exit of the killed container.
+func waiting(pod *corev1.Pod, c *corev1.Container, o *Container) *Waiting {
+	if w := o.Waiting; w != nil && (w.Reason != PostStartHookError || IsSidecar(c) || pod.Spec.RestartPolicy != corev1.RestartPolicyNever) {
+		return w
+	}
+	return nil
+}
+
+// PostStartHookError is the waiting reason of a container whose
+// postStart hook failed, which was killed and restarts.
+const PostStartHookError = "PostStartHookError"
 
 func runtimeState(s *runtime.ContainerStatus) corev1.ContainerState {
 	switch s.State {

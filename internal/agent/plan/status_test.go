@@ -391,3 +391,41 @@ func TestStatus_QOSClass(t *testing.T) {
 		})
 	}
 }
+
+func TestStatus_PostStartHookError(t *testing.T) {
+	killed := exited("a", 137, t0.Add(-time.Minute), t0)
+	failed := &Waiting{Reason: PostStartHookError, Message: "exit 1"}
+	cases := []struct {
+		name    string
+		policy  corev1.RestartPolicy
+		sidecar bool
+		want    string // the state: a waiting reason, or "Terminated"
+	}{
+		{name: "Always: restarts, waiting PostStartHookError", policy: corev1.RestartPolicyAlways, want: PostStartHookError},
+		{name: "OnFailure: the killed container failed, so it restarts", policy: corev1.RestartPolicyOnFailure, want: PostStartHookError},
+		{name: "Never: stays down, shows the kill", policy: corev1.RestartPolicyNever, want: "Terminated"},
+		{name: "Never, but a sidecar restarts anyway", policy: corev1.RestartPolicyNever, sidecar: true, want: PostStartHookError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := basePod()
+			pod.Spec.RestartPolicy = tc.policy
+			c := &pod.Spec.Containers[0]
+			if tc.sidecar {
+				always := corev1.ContainerRestartPolicyAlways
+				c.RestartPolicy = &always
+			}
+			cs := containerStatus(pod, c, &Container{Current: killed, Waiting: failed})
+			got := "Terminated"
+			switch {
+			case cs.State.Waiting != nil:
+				got = cs.State.Waiting.Reason
+			case cs.State.Terminated == nil:
+				got = "?"
+			}
+			if got != tc.want {
+				t.Errorf("state %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
