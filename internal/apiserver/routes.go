@@ -3,6 +3,8 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,6 +53,7 @@ func (s *Server) routes() http.Handler {
 		case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
 			s.serveOpenAPI(w, r)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
+			defer s.recoverPanic(w, r)
 			s.serveResource(w, r, p)
 		default:
 			s.writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
@@ -151,6 +154,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 		s.act(w, r, q, act)
 		return
 	}
+	if proj, ok := q.res.Projections[q.subresource]; ok && q.name != "" {
+		s.serveProjection(w, r, q, proj)
+		return
+	}
 	// Connect subresources (log, exec, ...) belong to the node side.
 	if q.name != "" && contains(q.res.Connect, q.subresource) {
 		s.serveConnect(w, r, q)
@@ -207,4 +214,19 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, q *request
 	if err := s.cfg.Connect.Connect(w, r, obj, q.subresource); err != nil {
 		s.writeError(w, err)
 	}
+}
+
+// recoverPanic answers a request whose handler panicked with a 500, as
+// kube-apiserver's panic filter does, and logs the stack: one bad object
+// or hook must not take down the connection's other streams.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	fmt.Fprintf(os.Stderr, "peapod: API server: panic serving %s %s: %v\n%s", r.Method, r.URL.Path, v, debug.Stack())
+	s.writeError(w, apierrors.NewInternalError(fmt.Errorf("%v", v)))
 }

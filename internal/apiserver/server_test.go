@@ -37,7 +37,7 @@ func startServer(t *testing.T) (*Server, *kubernetes.Clientset) {
 func startServerHistory(t *testing.T, history int) (*Server, *kubernetes.Clientset) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.OpenBolt(filepath.Join(dir, "db"), store.BoltOptions{History: history})
+	st, err := store.OpenBolt(filepath.Join(dir, "db"), store.BoltOptions{History: history, Scheme: registry.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,8 @@ func TestResources(t *testing.T) {
 		"pods": {"Pod", "po", true}, "configmaps": {"ConfigMap", "cm", true}, "secrets": {"Secret", "", true},
 		"services": {"Service", "svc", true}, "endpoints": {"Endpoints", "ep", true}, "namespaces": {"Namespace", "ns", false},
 		"nodes": {"Node", "no", false}, "events": {"Event", "ev", true}, "serviceaccounts": {"ServiceAccount", "sa", true},
-		"endpointslices": {"EndpointSlice", "", true},
+		"endpointslices": {"EndpointSlice", "", true}, "replicationcontrollers": {"ReplicationController", "rc", true},
+		"replicasets": {"ReplicaSet", "rs", true}, "deployments": {"Deployment", "deploy", true}, "jobs": {"Job", "", true},
 	}
 	rs := Resources(DefaultServiceAllocator())
 	if len(rs) != len(want) {

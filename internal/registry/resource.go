@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,6 +93,9 @@ type Resource struct {
 	// ephemeralcontainers); PrepareForUpdate says what a write through
 	// each may change.
 	Views []string
+	// Projections are the subresources that show the object as another
+	// kind and write back through it (a workload's scale).
+	Projections map[string]Projection
 	// Connect lists the subresources the node serves (a pod's log,
 	// exec, attach and portforward).
 	Connect []string
@@ -112,6 +116,15 @@ type Deletion struct {
 	// Terminate: the object stays, marked by Resource.Terminate, until
 	// its controller has emptied it.
 	Terminate bool
+}
+
+// Projection is a subresource of another kind over the object: Get makes
+// it from obj; Put writes proj into obj (a copy of the stored object,
+// which then takes the main resource's update path).
+type Projection struct {
+	New func() runtime.Object
+	Get func(obj runtime.Object) (runtime.Object, error)
+	Put func(obj, proj runtime.Object) error
 }
 
 // Action is a POSTed subresource: In makes the object posted, Apply
@@ -155,6 +168,10 @@ func Resources(alloc ServiceAllocator) []*Resource {
 		eventResource(),
 		serviceAccountResource(),
 		endpointSliceResource(),
+		replicationControllerResource(),
+		replicaSetResource(),
+		deploymentResource(),
+		jobResource(),
 	}
 }
 
@@ -167,6 +184,8 @@ type object interface {
 // The adapters below turn typed rule functions into Resource hooks. A
 // wrong type is a BadRequest or a no-op: objects reach the hooks from
 // the server, which decodes whatever a client sent.
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
 func wrongType(kind string, obj runtime.Object) error {
 	return apierrors.NewBadRequest(fmt.Sprintf("expected a %s, got %T", kind, obj))

@@ -1,0 +1,145 @@
+package registry
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	_ "k8s.io/kubernetes/pkg/apis/apps/install" // internal apps types, defaults, conversions
+	_ "k8s.io/kubernetes/pkg/apis/batch/install"
+	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	"k8s.io/kubernetes/pkg/printers"
+	printersinternal "k8s.io/kubernetes/pkg/printers/internalversion"
+)
+
+// strategy is a kube-apiserver registry strategy (its create and update
+// halves); it works on the internal types.
+type strategy interface {
+	PrepareForCreate(ctx context.Context, obj runtime.Object)
+	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
+	Validate(ctx context.Context, obj runtime.Object) field.ErrorList
+	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	Canonicalize(obj runtime.Object)
+}
+
+// statusStrategy is the status subresource's strategy.
+type statusStrategy interface {
+	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
+}
+
+// upstream runs kube-apiserver's own rules for a kind: the defaulting
+// registered for its version, and its strategy and table printer on the
+// internal type, converting there and back as the API server does.
+type upstream struct {
+	gvk         schema.GroupVersionKind
+	newInternal func() runtime.Object
+	main        strategy
+	status      statusStrategy
+}
+
+var tables = sync.OnceValue(func() *printers.HumanReadableGenerator {
+	return printers.NewTableGenerator().With(printersinternal.AddHandlers)
+})
+
+func (u upstream) internal(obj runtime.Object) (runtime.Object, error) {
+	in := u.newInternal()
+	if err := legacyscheme.Scheme.Convert(obj, in, nil); err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return in, nil
+}
+
+// back converts in into the external obj in place.
+func (u upstream) back(in, obj runtime.Object) {
+	if err := legacyscheme.Scheme.Convert(in, obj, nil); err == nil {
+		obj.GetObjectKind().SetGroupVersionKind(u.gvk)
+	}
+}
+
+// apply fills r's rule hooks from upstream's.
+func (u upstream) apply(r *Resource) {
+	ctx := context.Background()
+	// kube-apiserver defaults as it decodes, before the strategy runs;
+	// the strategies count on it (a Job's manualSelector).
+	r.Default = func(obj runtime.Object) { legacyscheme.Scheme.Default(obj) }
+	r.PrepareForCreate = func(obj runtime.Object, _ time.Time) {
+		r.Default(obj)
+		if in, err := u.internal(obj); err == nil {
+			u.main.PrepareForCreate(ctx, in)
+			u.back(in, obj)
+		}
+	}
+	r.PrepareForUpdate = func(obj, old runtime.Object, subresource string) {
+		r.Default(obj)
+		in, err := u.internal(obj)
+		if err != nil {
+			return
+		}
+		oldIn, err := u.internal(old)
+		if err != nil {
+			return
+		}
+		if subresource == "status" && u.status != nil {
+			u.status.PrepareForUpdate(ctx, in, oldIn)
+		} else {
+			u.main.PrepareForUpdate(ctx, in, oldIn)
+		}
+		u.back(in, obj)
+	}
+	r.Validate = func(obj runtime.Object) error {
+		in, err := u.internal(obj)
+		if err != nil {
+			return err
+		}
+		errs := u.main.Validate(ctx, in)
+		u.main.Canonicalize(in)
+		u.back(in, obj)
+		return invalid(r.GroupKind(), nameOf(obj), errs)
+	}
+	r.ValidateUpdate = func(obj, old runtime.Object) error {
+		in, err := u.internal(obj)
+		if err != nil {
+			return err
+		}
+		oldIn, err := u.internal(old)
+		if err != nil {
+			return err
+		}
+		errs := u.main.ValidateUpdate(ctx, in, oldIn)
+		u.main.Canonicalize(in)
+		u.back(in, obj)
+		return invalid(r.GroupKind(), nameOf(obj), errs)
+	}
+	if t, err := u.table(r.New()); err == nil {
+		r.Columns = t.ColumnDefinitions
+	}
+	r.Row = func(obj runtime.Object, _ time.Time) []any {
+		t, err := u.table(obj)
+		if err != nil || len(t.Rows) == 0 {
+			return nil
+		}
+		return t.Rows[0].Cells
+	}
+}
+
+// table prints obj as kube-apiserver does: every column, wide ones too.
+func (u upstream) table(obj runtime.Object) (*metav1.Table, error) {
+	in, err := u.internal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return tables().GenerateTable(in, printers.GenerateOptions{Wide: true})
+}
+
+func nameOf(obj runtime.Object) string {
+	if o, ok := obj.(metav1.Object); ok {
+		return o.GetName()
+	}
+	return ""
+}
