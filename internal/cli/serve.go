@@ -56,7 +56,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if err := os.MkdirAll(filepath.Join(g.root, "store"), 0o700); err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(filepath.Join(g.root, "store", "peapod.db"), store.BoltOptions{})
+	st, err := store.OpenBolt(filepath.Join(g.root, "store", "peapod.db"), store.BoltOptions{Scheme: registry.NewScheme()})
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 
 	// The control plane's own objects and loops, before anything else
 	// writes: a pod applied after "ready" finds its namespace.
-	stopControlPlane, err := startControlPlane(ctx, srv, client, alloc.KubernetesIP(), inf, start)
+	stopControlPlane, err := startControlPlane(ctx, srv, client, alloc.KubernetesIP(), inf, start, s.Err)
 	if err != nil {
 		return err
 	}
