@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,8 +170,9 @@ func (s *Server) deleteObject(ctx context.Context, res *resource, namespace, nam
 		return out, false, err
 	}
 	grace := d.Grace
+	finalizers, gcChanged := gcFinalizers(res, m, opts)
 	switch {
-	case grace > 0 || len(m.GetFinalizers()) > 0:
+	case grace > 0 || len(finalizers) > 0:
 		if dry {
 			return cur, false, nil
 		}
@@ -179,9 +181,17 @@ func (s *Server) deleteObject(ctx context.Context, res *resource, namespace, nam
 			if err := precheck(o); err != nil {
 				return err
 			}
+			if gcChanged {
+				om.SetFinalizers(finalizers)
+			}
 			// A second delete may shorten the grace period, never extend it.
 			if g := om.GetDeletionGracePeriodSeconds(); g != nil && *g <= grace {
 				return nil
+			}
+			// As the API server's markAsDeleting: a kind that counts
+			// generations sees the deletion as one.
+			if om.GetDeletionTimestamp() == nil && om.GetGeneration() > 0 {
+				om.SetGeneration(om.GetGeneration() + 1)
 			}
 			ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
 			om.SetDeletionTimestamp(&ts)
@@ -218,4 +228,51 @@ func (s *Server) internalUpdate(ctx context.Context, res *resource, key string, 
 		return nil, storeErr(res, path.Base(key), err)
 	}
 	return out, nil
+}
+
+// gcFinalizers are the object's finalizers once a delete with opts asked
+// the garbage collector to orphan its dependents ("orphan") or delete them
+// first ("foregroundDeletion"), as the API server's store decides it: an
+// explicit orphanDependents or propagationPolicy, else a finalizer
+// already there, else the kind's default. changed reports a difference.
+func gcFinalizers(res *resource, m metav1.Object, opts *metav1.DeleteOptions) (finalizers []string, changed bool) {
+	if res.Terminate != nil {
+		return m.GetFinalizers(), false // namespaces empty themselves
+	}
+	orphan, foreground := res.OrphanByDefault, false
+	for _, f := range m.GetFinalizers() {
+		switch f {
+		case metav1.FinalizerOrphanDependents:
+			orphan, foreground = true, false
+		case metav1.FinalizerDeleteDependents:
+			orphan, foreground = false, true
+		}
+	}
+	//lint:ignore SA1019 deprecated, but the API server still honours it
+	explicitOrphan := opts.OrphanDependents
+	switch {
+	case explicitOrphan != nil:
+		orphan, foreground = *explicitOrphan, false
+	case opts.PropagationPolicy != nil:
+		switch *opts.PropagationPolicy {
+		case metav1.DeletePropagationOrphan:
+			orphan, foreground = true, false
+		case metav1.DeletePropagationForeground:
+			orphan, foreground = false, true
+		case metav1.DeletePropagationBackground:
+			orphan, foreground = false, false
+		}
+	}
+	for _, f := range m.GetFinalizers() {
+		if f != metav1.FinalizerOrphanDependents && f != metav1.FinalizerDeleteDependents {
+			finalizers = append(finalizers, f)
+		}
+	}
+	if orphan {
+		finalizers = append(finalizers, metav1.FinalizerOrphanDependents)
+	}
+	if foreground {
+		finalizers = append(finalizers, metav1.FinalizerDeleteDependents)
+	}
+	return finalizers, !slices.Equal(slices.Sorted(slices.Values(finalizers)), slices.Sorted(slices.Values(m.GetFinalizers())))
 }

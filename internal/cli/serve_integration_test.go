@@ -104,6 +104,8 @@ func newServerArgs(t *testing.T, args []string, extra ...func(v1.Image) (string,
 		if s.cmd == nil {
 			s.start()
 		}
+		// Controllers first, or they would make the pods again.
+		s.kubectl("delete", "deployments,replicasets,replicationcontrollers,jobs", "--all", "--wait", "--timeout=60s")
 		s.kubectl("delete", "pods", "--all", "--wait", "--timeout=60s")
 		s.stop(syscall.SIGTERM)
 		// The monitors of a serve killed with SIGKILL became ours.

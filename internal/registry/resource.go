@@ -84,6 +84,11 @@ type Resource struct {
 	// never removed by an update that drops their last finalizer: their
 	// controller deletes them again once finalized.
 	Terminate func(obj runtime.Object)
+	// OrphanByDefault: a delete that names no propagation policy orphans
+	// the object's dependents (the back-compatible default of core/v1
+	// ReplicationControllers and batch/v1 Jobs); otherwise the garbage
+	// collector deletes them in the background.
+	OrphanByDefault bool
 	// ReturnDeleted: a delete answers with the deleted object, as pod
 	// storage does, instead of a Status.
 	ReturnDeleted bool

@@ -25,14 +25,16 @@ func replicationControllerResource() *Resource {
 	r := &Resource{
 		GroupVersion: corev1.SchemeGroupVersion,
 		Resource:     "replicationcontrollers",
-		Kind:         "ReplicationController",
-		SingularName: "replicationcontroller",
-		ShortNames:   []string{"rc"},
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		Subresources: []string{"status", "scale"},
-		New:          func() runtime.Object { return &corev1.ReplicationController{} },
-		NewList:      func() runtime.Object { return &corev1.ReplicationControllerList{} },
+		// rcStrategy.DefaultGarbageCollectionPolicy for core/v1.
+		OrphanByDefault: true,
+		Kind:            "ReplicationController",
+		SingularName:    "replicationcontroller",
+		ShortNames:      []string{"rc"},
+		Categories:      []string{"all"},
+		Namespaced:      true,
+		Subresources:    []string{"status", "scale"},
+		New:             func() runtime.Object { return &corev1.ReplicationController{} },
+		NewList:         func() runtime.Object { return &corev1.ReplicationControllerList{} },
 		Fields: fielder(true, func(rc *corev1.ReplicationController, set fields.Set) {
 			set["status.replicas"] = itoa(rc.Status.Replicas)
 		}),
@@ -107,13 +109,15 @@ func jobResource() *Resource {
 	r := &Resource{
 		GroupVersion: batchv1.SchemeGroupVersion,
 		Resource:     "jobs",
-		Kind:         "Job",
-		SingularName: "job",
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		Subresources: []string{"status"},
-		New:          func() runtime.Object { return &batchv1.Job{} },
-		NewList:      func() runtime.Object { return &batchv1.JobList{} },
+		// jobStrategy.DefaultGarbageCollectionPolicy for batch/v1.
+		OrphanByDefault: true,
+		Kind:            "Job",
+		SingularName:    "job",
+		Categories:      []string{"all"},
+		Namespaced:      true,
+		Subresources:    []string{"status"},
+		New:             func() runtime.Object { return &batchv1.Job{} },
+		NewList:         func() runtime.Object { return &batchv1.JobList{} },
 		Fields: fielder(true, func(j *batchv1.Job, set fields.Set) {
 			set["status.successful"] = itoa(j.Status.Succeeded)
 		}),
