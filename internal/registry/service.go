@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/kubernetes/pkg/apis/core"
+	"k8s.io/kubernetes/pkg/registry/core/service"
+
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +44,10 @@ func serviceResource(alloc ServiceAllocator) *Resource {
 			case "":
 				svc.Status = old.Status
 				keepAllocated(svc, old)
+				// kube-apiserver's own: a type change drops what the
+				// new type does not use (a cluster IP, node ports,
+				// externalTrafficPolicy) unless the client changed it.
+				serviceUpstream.prepareForUpdate(svc, old, "")
 			case "status":
 				svc.Spec = old.Spec
 			}
@@ -326,3 +333,7 @@ func serviceExternalIP(svc *corev1.Service) string {
 	}
 	return "<unknown>"
 }
+
+// serviceUpstream runs kube-apiserver's service strategy where peapod's
+// own rules leave off.
+var serviceUpstream = upstream{gvk: corev1.SchemeGroupVersion.WithKind("Service"), newInternal: func() runtime.Object { return &core.Service{} }, main: service.Strategy}

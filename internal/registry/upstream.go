@@ -77,20 +77,7 @@ func (u upstream) apply(r *Resource) {
 	}
 	r.PrepareForUpdate = func(obj, old runtime.Object, subresource string) {
 		r.Default(obj)
-		in, err := u.internal(obj)
-		if err != nil {
-			return
-		}
-		oldIn, err := u.internal(old)
-		if err != nil {
-			return
-		}
-		if subresource == "status" && u.status != nil {
-			u.status.PrepareForUpdate(ctx, in, oldIn)
-		} else {
-			u.main.PrepareForUpdate(ctx, in, oldIn)
-		}
-		u.back(in, obj)
+		u.prepareForUpdate(obj, old, subresource)
 	}
 	r.Validate = func(obj runtime.Object) error {
 		in, err := u.internal(obj)
@@ -126,6 +113,25 @@ func (u upstream) apply(r *Resource) {
 		}
 		return t.Rows[0].Cells
 	}
+}
+
+// prepareForUpdate runs the strategy's PrepareForUpdate (the status
+// strategy's for "status") on obj, updating old.
+func (u upstream) prepareForUpdate(obj, old runtime.Object, subresource string) {
+	in, err := u.internal(obj)
+	if err != nil {
+		return
+	}
+	oldIn, err := u.internal(old)
+	if err != nil {
+		return
+	}
+	if subresource == "status" && u.status != nil {
+		u.status.PrepareForUpdate(context.Background(), in, oldIn)
+	} else {
+		u.main.PrepareForUpdate(context.Background(), in, oldIn)
+	}
+	u.back(in, obj)
 }
 
 // table prints obj as kube-apiserver does: every column, wide ones too.

@@ -182,3 +182,44 @@ func toJSON(t *testing.T, obj runtime.Object) string {
 	}
 	return string(data)
 }
+
+// A Service changed to a type that does not use a field loses it, unless
+// the client set it anew (kube-apiserver's dropTypeDependentFields).
+func TestService_TypeChangeDropsFields(t *testing.T) {
+	r := resourceFor(t, "services")
+	nodePort := func() *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"}, Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeNodePort, ClusterIP: "10.96.0.9", ClusterIPs: []string{"10.96.0.9"},
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			Ports:                 []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, NodePort: 30007}},
+		}}
+	}
+	cases := []struct {
+		name   string
+		change func(*corev1.Service)
+		check  func(*corev1.Service) bool
+	}{
+		{"to ExternalName: no cluster IP, node ports or external traffic policy", func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "example.com"
+		}, func(s *corev1.Service) bool {
+			return s.Spec.ClusterIP == "" && len(s.Spec.ClusterIPs) == 0 && s.Spec.Ports[0].NodePort == 0 && s.Spec.ExternalTrafficPolicy == ""
+		}},
+		{"to ClusterIP: the cluster IP stays, the node ports go", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeClusterIP },
+			func(s *corev1.Service) bool { return s.Spec.ClusterIP == "10.96.0.9" && s.Spec.Ports[0].NodePort == 0 }},
+		{"a field the client changed in the same write is kept", func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeClusterIP
+			s.Spec.Ports[0].NodePort = 30008
+		}, func(s *corev1.Service) bool { return s.Spec.Ports[0].NodePort == 30008 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			old := nodePort()
+			svc := old.DeepCopy()
+			tc.change(svc)
+			r.PrepareForUpdate(svc, old, "")
+			if !tc.check(svc) {
+				t.Errorf("spec after the update: %+v", svc.Spec)
+			}
+		})
+	}
+}
