@@ -45,6 +45,12 @@ func TestServe_Deployment(t *testing.T) {
 		t.Errorf("image after undo: %q", img)
 	}
 
+	wide := s.mustKubectl("get", "rc,rs,deploy,jobs,pods", "-o", "wide")
+	if !regexpMatch(`deployment.apps/web\s+5/5\s+5\s+5\s+\S+\s+busybox\s+busybox:1.36\s+app=web`, wide) ||
+		!regexpMatch(`replicaset.apps/web-\S+\s+5\s+5\s+5\s+`, wide) || !strings.Contains(wide, "pod/web-") {
+		t.Errorf("get rc,rs,deploy,jobs,pods -o wide:\n%s", wide)
+	}
+
 	s.mustKubectl("expose", "deployment", "web", "--port", "80", "--type", "NodePort")
 	eventually(t, 60*time.Second, "the Service's endpoints are the five pods", func() (bool, string) {
 		out, _ := s.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}")
