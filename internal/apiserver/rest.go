@@ -286,6 +286,12 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 		obj.GetObjectKind().SetGroupVersionKind(res.gvk)
 		if res.PrepareForUpdate != nil {
 			res.PrepareForUpdate(obj, cur, q.subresource)
+			// As rest.BeforeUpdate after the strategy: an update never
+			// changes these, whatever the strategy did to the object.
+			nm.SetUID(cm.GetUID())
+			nm.SetCreationTimestamp(cm.GetCreationTimestamp())
+			nm.SetDeletionTimestamp(cm.GetDeletionTimestamp())
+			nm.SetDeletionGracePeriodSeconds(cm.GetDeletionGracePeriodSeconds())
 		} else {
 			splitSubresource(obj, cur, q.subresource, res.hasStatus)
 		}
@@ -298,7 +304,7 @@ func (s *Server) updateObject(ctx context.Context, q *request, mutate func(cur r
 			}
 		}
 		if res.ValidateUpdate != nil {
-			if err := res.ValidateUpdate(obj, cur); err != nil {
+			if err := res.ValidateUpdate(obj, cur, q.subresource); err != nil {
 				return nil, err
 			}
 		}

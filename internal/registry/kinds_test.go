@@ -13,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
+// now is the tests' clock.
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 func resourceFor(t *testing.T, name string) *Resource {
 	t.Helper()
 	for _, r := range Resources(DefaultServiceAllocator()) {
@@ -74,7 +77,7 @@ func TestResources(t *testing.T) {
 		if r.PrepareForUpdate != nil {
 			hooks = append(hooks, func() { r.PrepareForUpdate(wrong, wrong, "status") })
 		}
-		hooks = append(hooks, func() { _ = r.ValidateUpdate(wrong, r.New()) }, func() { _ = r.Fields(wrong) })
+		hooks = append(hooks, func() { _ = r.ValidateUpdate(wrong, r.New(), "") }, func() { _ = r.Fields(wrong) })
 		for _, hook := range hooks {
 			func() {
 				defer func() {

@@ -114,7 +114,7 @@ func TestPrepareHooks(t *testing.T) {
 	moved := oldSvc.DeepCopy()
 	moved.Spec.ClusterIP, moved.Spec.ClusterIPs = "10.96.0.6", []string{"10.96.0.6"}
 	want := `Service "web" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.96.0.6"}: may not change once set`
-	if err := svcs.ValidateUpdate(moved, &oldSvc); err == nil || err.Error() != want {
+	if err := svcs.ValidateUpdate(moved, &oldSvc, ""); err == nil || err.Error() != want {
 		t.Errorf("clusterIP change: %v", err)
 	}
 
@@ -139,7 +139,7 @@ func TestImmutable(t *testing.T) {
 	upd.Data["a"] = "2"
 	upd.Immutable = nil
 	want := "ConfigMap \"cfg\" is invalid: [immutable: Forbidden: field is immutable when `immutable` is set, data: Forbidden: field is immutable when `immutable` is set]"
-	if err := cms.ValidateUpdate(upd, old); err == nil || err.Error() != want {
+	if err := cms.ValidateUpdate(upd, old, ""); err == nil || err.Error() != want {
 		t.Errorf("configmap: %v", err)
 	}
 	secrets := resourceFor(t, "secrets")
@@ -147,33 +147,7 @@ func TestImmutable(t *testing.T) {
 	news := olds.DeepCopy()
 	news.Type = "example.com/other"
 	want = `Secret "s" is invalid: type: Invalid value: "example.com/other": field is immutable`
-	if err := secrets.ValidateUpdate(news, olds); err == nil || err.Error() != want {
+	if err := secrets.ValidateUpdate(news, olds, ""); err == nil || err.Error() != want {
 		t.Errorf("secret: %v", err)
-	}
-}
-
-func TestPodQOSClass(t *testing.T) {
-	rl := func(kv ...string) corev1.ResourceList {
-		l := corev1.ResourceList{}
-		for i := 0; i < len(kv); i += 2 {
-			l[corev1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
-		}
-		return l
-	}
-	cases := []struct {
-		req, lim corev1.ResourceList
-		want     corev1.PodQOSClass
-	}{
-		{nil, nil, corev1.PodQOSBestEffort},
-		{rl("cpu", "100m"), nil, corev1.PodQOSBurstable},
-		{nil, rl("cpu", "1", "memory", "1Gi"), corev1.PodQOSGuaranteed},
-		{rl("cpu", "500m", "memory", "1Gi"), rl("cpu", "1", "memory", "1Gi"), corev1.PodQOSBurstable},
-		{nil, rl("cpu", "1"), corev1.PodQOSBurstable},
-	}
-	for i, tc := range cases {
-		p := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: tc.req, Limits: tc.lim}}}}}
-		if got := PodQOSClass(p); got != tc.want {
-			t.Errorf("case %d: %s, want %s", i, got, tc.want)
-		}
 	}
 }

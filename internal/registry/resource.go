@@ -38,10 +38,10 @@ type Resource struct {
 	// Default fills defaults before create and update (nil: none).
 	Default func(obj runtime.Object)
 	// Validate checks an object to create; ValidateUpdate an update of
-	// old to obj. They return an apierrors Invalid error or nil (nil
+	// old to obj through subresource ("" for the main resource). They return an apierrors Invalid error or nil (nil
 	// funcs accept everything).
 	Validate       func(obj runtime.Object) error
-	ValidateUpdate func(obj, old runtime.Object) error
+	ValidateUpdate func(obj, old runtime.Object, subresource string) error
 
 	// PrepareForCreate resets what a client may not set on create, as
 	// the API server's strategies do (a new pod's or service's status),
@@ -206,8 +206,8 @@ func validator[T object](gk schema.GroupKind, f func(T) field.ErrorList) func(ru
 	}
 }
 
-func updateValidator[T object](gk schema.GroupKind, f func(obj, old T) field.ErrorList) func(obj, old runtime.Object) error {
-	return func(obj, old runtime.Object) error {
+func updateValidator[T object](gk schema.GroupKind, f func(obj, old T) field.ErrorList) func(obj, old runtime.Object, subresource string) error {
+	return func(obj, old runtime.Object, _ string) error {
 		o, ok := obj.(T)
 		if !ok {
 			return wrongType(gk.Kind, obj)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 
@@ -28,9 +29,11 @@ type strategy interface {
 	Canonicalize(obj runtime.Object)
 }
 
-// statusStrategy is the status subresource's strategy.
-type statusStrategy interface {
+// subStrategy is the strategy of a write through a subresource (status,
+// ephemeralcontainers).
+type subStrategy interface {
 	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
+	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
 // upstream runs kube-apiserver's own rules for a kind: the defaulting
@@ -40,7 +43,7 @@ type upstream struct {
 	gvk         schema.GroupVersionKind
 	newInternal func() runtime.Object
 	main        strategy
-	status      statusStrategy
+	sub         map[string]subStrategy // by subresource
 }
 
 var tables = sync.OnceValue(func() *printers.HumanReadableGenerator {
@@ -55,9 +58,18 @@ func (u upstream) internal(obj runtime.Object) (runtime.Object, error) {
 	return in, nil
 }
 
-// back converts in into the external obj in place.
+// back converts in into the external obj in place. It converts into a
+// fresh object first: some conversions leave fields alone that the
+// internal type lacks (a pod's status.podIP), which must not survive
+// from obj's old contents.
 func (u upstream) back(in, obj runtime.Object) {
-	if err := legacyscheme.Scheme.Convert(in, obj, nil); err == nil {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return
+	}
+	fresh := reflect.New(v.Elem().Type())
+	if err := legacyscheme.Scheme.Convert(in, fresh.Interface(), nil); err == nil {
+		v.Elem().Set(fresh.Elem())
 		obj.GetObjectKind().SetGroupVersionKind(u.gvk)
 	}
 }
@@ -89,7 +101,7 @@ func (u upstream) apply(r *Resource) {
 		u.back(in, obj)
 		return invalid(r.GroupKind(), nameOf(obj), errs)
 	}
-	r.ValidateUpdate = func(obj, old runtime.Object) error {
+	r.ValidateUpdate = func(obj, old runtime.Object, subresource string) error {
 		in, err := u.internal(obj)
 		if err != nil {
 			return err
@@ -98,7 +110,12 @@ func (u upstream) apply(r *Resource) {
 		if err != nil {
 			return err
 		}
-		errs := u.main.ValidateUpdate(ctx, in, oldIn)
+		var errs field.ErrorList
+		if st, ok := u.sub[subresource]; ok {
+			errs = st.ValidateUpdate(ctx, in, oldIn)
+		} else {
+			errs = u.main.ValidateUpdate(ctx, in, oldIn)
+		}
 		u.main.Canonicalize(in)
 		u.back(in, obj)
 		return invalid(r.GroupKind(), nameOf(obj), errs)
@@ -106,17 +123,29 @@ func (u upstream) apply(r *Resource) {
 	if t, err := u.table(r.New()); err == nil {
 		r.Columns = t.ColumnDefinitions
 	}
-	r.Row = func(obj runtime.Object, _ time.Time) []any {
+	// The printers take their ages from the wall clock; the Age cell is
+	// made again from the server's.
+	ageAt := -1
+	for i, c := range r.Columns {
+		if c.Name == "Age" {
+			ageAt = i
+		}
+	}
+	r.Row = func(obj runtime.Object, now time.Time) []any {
 		t, err := u.table(obj)
 		if err != nil || len(t.Rows) == 0 {
 			return nil
 		}
-		return t.Rows[0].Cells
+		cells := t.Rows[0].Cells
+		if m, ok := obj.(metav1.Object); ok && ageAt >= 0 && ageAt < len(cells) {
+			cells[ageAt] = age(m.GetCreationTimestamp(), now)
+		}
+		return cells
 	}
 }
 
-// prepareForUpdate runs the strategy's PrepareForUpdate (the status
-// strategy's for "status") on obj, updating old.
+// prepareForUpdate runs the strategy's PrepareForUpdate (the
+// subresource's own for a write through one) on obj, updating old.
 func (u upstream) prepareForUpdate(obj, old runtime.Object, subresource string) {
 	in, err := u.internal(obj)
 	if err != nil {
@@ -126,8 +155,8 @@ func (u upstream) prepareForUpdate(obj, old runtime.Object, subresource string) 
 	if err != nil {
 		return
 	}
-	if subresource == "status" && u.status != nil {
-		u.status.PrepareForUpdate(context.Background(), in, oldIn)
+	if st, ok := u.sub[subresource]; ok {
+		st.PrepareForUpdate(context.Background(), in, oldIn)
 	} else {
 		u.main.PrepareForUpdate(context.Background(), in, oldIn)
 	}

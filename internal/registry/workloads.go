@@ -47,7 +47,7 @@ func replicationControllerResource() *Resource {
 		}, func(obj runtime.Object, n int32) { obj.(*corev1.ReplicationController).Spec.Replicas = &n })},
 	}
 	upstream{gvk: corev1.SchemeGroupVersion.WithKind("ReplicationController"), newInternal: func() runtime.Object { return &core.ReplicationController{} },
-		main: replicationcontroller.Strategy, status: replicationcontroller.StatusStrategy}.apply(r)
+		main: replicationcontroller.Strategy, sub: map[string]subStrategy{"status": replicationcontroller.StatusStrategy}}.apply(r)
 	return r
 }
 
@@ -75,7 +75,7 @@ func replicaSetResource() *Resource {
 		}, func(obj runtime.Object, n int32) { obj.(*appsv1.ReplicaSet).Spec.Replicas = &n })},
 	}
 	upstream{gvk: appsv1.SchemeGroupVersion.WithKind("ReplicaSet"), newInternal: func() runtime.Object { return &apps.ReplicaSet{} },
-		main: replicaset.Strategy, status: replicaset.StatusStrategy}.apply(r)
+		main: replicaset.Strategy, sub: map[string]subStrategy{"status": replicaset.StatusStrategy}}.apply(r)
 	return r
 }
 
@@ -101,7 +101,7 @@ func deploymentResource() *Resource {
 		}, func(obj runtime.Object, n int32) { obj.(*appsv1.Deployment).Spec.Replicas = &n })},
 	}
 	upstream{gvk: appsv1.SchemeGroupVersion.WithKind("Deployment"), newInternal: func() runtime.Object { return &apps.Deployment{} },
-		main: deployment.Strategy, status: deployment.StatusStrategy}.apply(r)
+		main: deployment.Strategy, sub: map[string]subStrategy{"status": deployment.StatusStrategy}}.apply(r)
 	return r
 }
 
@@ -123,7 +123,7 @@ func jobResource() *Resource {
 		}),
 	}
 	upstream{gvk: batchv1.SchemeGroupVersion.WithKind("Job"), newInternal: func() runtime.Object { return &batch.Job{} },
-		main: job.Strategy, status: job.StatusStrategy}.apply(r)
+		main: job.Strategy, sub: map[string]subStrategy{"status": job.StatusStrategy}}.apply(r)
 	return r
 }
 
