@@ -28,8 +28,8 @@ func allocateServices(alloc registry.ServiceAllocator, svcs []*corev1.Service) e
 		if err := alloc.Allocate(svc, done); err != nil {
 			return fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		if errs := registry.ValidateService(svc); len(errs) > 0 {
-			return fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, errs.ToAggregate())
+		if err := registry.ValidateService(svc); err != nil {
+			return fmt.Errorf("service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 		done = append(done, *svc)
 	}

@@ -259,7 +259,7 @@ func TestValidateKinds(t *testing.T) {
 		{"configmaps", &corev1.ConfigMap{ObjectMeta: meta("cfg"), Data: map[string]string{"bad/key": "v"}},
 			`ConfigMap "cfg" is invalid: data[bad/key]: Invalid value: "bad/key": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')`},
 		{"configmaps", &corev1.ConfigMap{ObjectMeta: meta("cfg"), Data: map[string]string{"a": big}, BinaryData: map[string][]byte{"a": nil}},
-			`ConfigMap "cfg" is invalid: [data[a]: Invalid value: "a": duplicate of key present in binaryData, binaryData[a]: Invalid value: "a": duplicate of key present in data, []: Too long: may not be more than 1048576 bytes]`},
+			`ConfigMap "cfg" is invalid: [data[a]: Invalid value: "a": duplicate of key present in binaryData, []: Too long: may not be more than 1048576 bytes]`},
 		{"secrets", &corev1.Secret{ObjectMeta: meta("tls"), Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": {1}}},
 			`Secret "tls" is invalid: data[tls.key]: Required value`},
 		{"secrets", &corev1.Secret{ObjectMeta: meta("auth"), Type: corev1.SecretTypeBasicAuth},
@@ -286,25 +286,25 @@ func TestValidateKinds(t *testing.T) {
 		{"services", svc(func(s *corev1.Service) { s.Spec.Type = "Magic" }),
 			`Service "web" is invalid: spec.type: Unsupported value: "Magic": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`},
 		{"services", svc(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort; s.Spec.ClusterIP = "None" }),
-			`Service "web" is invalid: spec.clusterIPs[0]: Invalid value: "None": may not be set to 'None' for LoadBalancer or NodePort services`},
+			`Service "web" is invalid: spec.clusterIPs[0]: Invalid value: "None": may not be set to 'None' for NodePort services`},
 		{"services", svc(func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "bad value"} }),
 			`Service "web" is invalid: spec.selector: Invalid value: "bad value": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`},
 		{"namespaces", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "my.ns"}},
 			`Namespace "my.ns" is invalid: metadata.name: Invalid value: "my.ns": must not contain dots`},
 		{"namespaces", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes", "custom"}}},
-			`Namespace "ns" is invalid: spec.finalizers[1]: Invalid value: "custom": name is neither a standard finalizer name nor is it fully qualified`},
+			`Namespace "ns" is invalid: spec.finalizers: Invalid value: "custom": name is neither a standard finalizer name nor is it fully qualified`},
 		{"events", &corev1.Event{ObjectMeta: meta("e"), InvolvedObject: corev1.ObjectReference{Namespace: "other"}},
 			`Event "e" is invalid: involvedObject.namespace: Invalid value: "other": does not match event.namespace`},
 		{"events", &corev1.Event{ObjectMeta: meta("e"), EventTime: metav1.NewMicroTime(now)},
 			`Event "e" is invalid: [reportingComponent: Required value, reportingComponent: Invalid value: "": name part must be non-empty, reportingComponent: Invalid value: "": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'), reportingInstance: Required value, action: Required value, reason: Required value]`},
 		{"endpoints", &corev1.Endpoints{ObjectMeta: meta("web"), Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "nope"}}, Ports: []corev1.EndpointPort{{Port: 80, Protocol: "TCP"}}}}},
-			`Endpoints "web" is invalid: subsets[0].addresses[0].ip: Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`},
+			`Endpoints "web" is invalid: [subsets[0].addresses[0].ip: Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff), subsets[0].addresses[0].ip: Invalid value: "nope": must be a valid IP address]`},
 		{"endpoints", &corev1.Endpoints{ObjectMeta: meta("web"), Subsets: []corev1.EndpointSubset{{Ports: []corev1.EndpointPort{{Port: 80, Protocol: "TCP"}, {Name: "x", Port: 0, Protocol: "TCP"}}}}},
-			`Endpoints "web" is invalid: [subsets[0].ports[0].name: Required value, subsets[0].ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive]`},
+			`Endpoints "web" is invalid: [subsets[0]: Required value: must specify ` + "`addresses` or `notReadyAddresses`" + `, subsets[0].ports[0].name: Required value, subsets[0].ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive]`},
 		{"endpointslices", &discoveryv1.EndpointSlice{ObjectMeta: meta("web-1"), AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{}}},
 			`EndpointSlice.discovery.k8s.io "web-1" is invalid: endpoints[0].addresses: Required value: must contain at least 1 address`},
 		{"nodes", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "host"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "k", Effect: "Never"}}}},
-			`Node "host" is invalid: spec.taints[0].effect: Unsupported value: "Never": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`},
+			`Node "host" is invalid: metadata.taints[0].effect: Unsupported value: "Never": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`},
 		{"serviceaccounts", &corev1.ServiceAccount{ObjectMeta: meta("")},
 			`ServiceAccount "" is invalid: metadata.name: Required value: name or generateName is required`},
 	}
@@ -321,5 +321,27 @@ func TestValidateKinds(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.resource, got, tc.want)
 		}
+	}
+}
+
+// default/kubernetes may name the loopback address serve listens on;
+// any other Endpoints or EndpointSlice keeps kube-apiserver's rule.
+func TestEndpoints_APIServerLoopback(t *testing.T) {
+	ep := func(name string) *corev1.Endpoints {
+		return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: "127.0.0.1"}}, Ports: []corev1.EndpointPort{{Name: "https", Port: 6443, Protocol: corev1.ProtocolTCP}},
+		}}}
+	}
+	r := resourceFor(t, "endpoints")
+	if err := r.Validate(ep("kubernetes")); err != nil {
+		t.Errorf("default/kubernetes on loopback: %v", err)
+	}
+	if err := r.Validate(ep("web")); err == nil || !strings.Contains(err.Error(), "may not be in the loopback range") {
+		t.Errorf("another Endpoints on loopback: %v, want the loopback refusal", err)
+	}
+	bad := ep("kubernetes")
+	bad.Subsets[0].Ports[0].Port = 0
+	if err := r.Validate(bad); err == nil {
+		t.Error("default/kubernetes with a bad port passed: only the loopback rule is waived")
 	}
 }

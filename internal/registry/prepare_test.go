@@ -41,15 +41,17 @@ func TestDefaultService(t *testing.T) {
 	}
 }
 
-func TestDefaultSecret(t *testing.T) {
+// stringData goes into data, as kube-apiserver's v1 conversion does it.
+func TestSecret_StringData(t *testing.T) {
+	r := resourceFor(t, "secrets")
 	s := &corev1.Secret{Data: map[string][]byte{"a": []byte("old"), "b": []byte("keep")}, StringData: map[string]string{"a": "new", "c": "added"}}
-	DefaultSecret(s)
+	r.PrepareForCreate(s, now)
 	want := map[string][]byte{"a": []byte("new"), "b": []byte("keep"), "c": []byte("added")}
 	if s.Type != corev1.SecretTypeOpaque || !reflect.DeepEqual(s.Data, want) || s.StringData != nil {
 		t.Errorf("got type %q data %q stringData %v", s.Type, s.Data, s.StringData)
 	}
 	only := &corev1.Secret{StringData: map[string]string{"k": "v"}}
-	DefaultSecret(only)
+	r.PrepareForCreate(only, now)
 	if string(only.Data["k"]) != "v" {
 		t.Errorf("stringData only: %q", only.Data)
 	}
