@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"peapod/internal/registry"
 	"runtime/debug"
 	"strings"
 
@@ -18,6 +19,9 @@ type request struct {
 	namespace   string
 	name        string
 	subresource string
+	// A proxy subresource's URL name may carry a scheme and a port
+	// ([scheme:]name[:port]), and its path goes on after it.
+	scheme, port, path string
 }
 
 func (q *request) key() string { return q.res.key(q.namespace, q.name) }
@@ -101,11 +105,25 @@ func (s *Server) resolve(gv metav1.GroupVersion, segs []string) (*request, error
 			q.namespace, segs = segs[1], segs[2:]
 		}
 	}
-	if len(segs) == 0 || len(segs) > 3 {
+	if len(segs) == 0 {
 		return nil, notFoundPath()
 	}
 	q.res = s.lookup(gv, segs[0])
 	if q.res == nil {
+		return nil, notFoundPath()
+	}
+	if len(segs) >= 3 && contains(q.res.Proxy, segs[2]) {
+		// NAME/proxy/PATH: the path is the rest, as the client wrote it.
+		q.path = "/" + strings.Join(segs[3:], "/")
+		switch parts := strings.Split(segs[1], ":"); len(parts) {
+		case 2:
+			segs[1], q.port = parts[0], parts[1]
+		case 3:
+			q.scheme, segs[1], q.port = parts[0], parts[1], parts[2]
+		}
+		segs = segs[:3]
+	}
+	if len(segs) > 3 {
 		return nil, notFoundPath()
 	}
 	if q.namespace != "" && !q.res.Namespaced {
@@ -211,7 +229,11 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, q *request
 		s.writeError(w, apierrors.NewServiceUnavailable("no node serves "+q.subresource))
 		return
 	}
-	if err := s.cfg.Connect.Connect(w, r, obj, q.subresource); err != nil {
+	path := q.path
+	if path != "" && strings.HasSuffix(r.URL.Path, "/") && !strings.HasSuffix(path, "/") {
+		path += "/" // the server's path split drops it; a proxied server may care
+	}
+	if err := s.cfg.Connect.Connect(w, r, obj, registry.ConnectRequest{Subresource: q.subresource, Scheme: q.scheme, Port: q.port, Path: path}); err != nil {
 		s.writeError(w, err)
 	}
 }

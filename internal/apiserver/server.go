@@ -52,7 +52,7 @@ type Config struct {
 // proxies to the kubelet. It returns an API error to answer with, having
 // written nothing, or nil once it has served the request.
 type Connecter interface {
-	Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, subresource string) error
+	Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, c registry.ConnectRequest) error
 }
 
 // Server serves the Kubernetes API for Config.Resources.

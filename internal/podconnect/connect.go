@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"peapod/internal/registry"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/client-go/tools/remotecommand"
 )
 
@@ -49,10 +51,14 @@ type Handler struct {
 // Connect serves subresource (log, exec, attach, portforward) of obj. An
 // error comes back before anything is written, for the API server to
 // answer with.
-func (h Handler) Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, subresource string) error {
+func (h Handler) Connect(w http.ResponseWriter, r *http.Request, obj runtime.Object, c registry.ConnectRequest) error {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return apierrors.NewInternalError(fmt.Errorf("stored pod is a %T", obj))
+	}
+	subresource := c.Subresource
+	if subresource == "proxy" {
+		return proxy(w, r, pod, c)
 	}
 	if r.Method != http.MethodGet && (subresource == "log" || r.Method != http.MethodPost) {
 		return apierrors.NewMethodNotSupported(corev1.Resource("pods"), strings.ToLower(r.Method))
@@ -188,6 +194,13 @@ func (h Handler) serveLog(w http.ResponseWriter, r *http.Request, pod *corev1.Po
 		return nodeError(err)
 	}
 	defer rc.Close()
+	if isWebSocket(r) {
+		// kube-apiserver serves a log over a WebSocket too (binary.k8s.io
+		// or base64.binary.k8s.io frames); the handshake answers its
+		// own failures.
+		_ = wsstream.NewReader(rc, true, wsstream.NewDefaultReaderProtocols()).Copy(w, r)
+		return nil
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w: w}

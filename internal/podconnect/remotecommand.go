@@ -26,9 +26,19 @@ type commandFunc func(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 // streamIdleTimeout ends a stream nobody uses, the kubelet's default.
 const streamIdleTimeout = 4 * time.Hour
 
-// serveWebSocketCommand speaks the channel protocol kubectl tries first:
-// v5 (v4 plus the CLOSE signal kubectl sends at stdin EOF) or v4, one byte
-// of channel before each binary message.
+// The WebSocket channel protocols, as the kubelet's streaming server names
+// them: before v4 the error channel carries a plain message, from v4 a
+// Status; the base64 ones send text frames.
+const (
+	preV4BinaryWebsocketProtocol = wsstream.ChannelWebSocketProtocol       // "channel.k8s.io"
+	preV4Base64WebsocketProtocol = wsstream.Base64ChannelWebSocketProtocol // "base64.channel.k8s.io"
+	v4Base64WebsocketProtocol    = "v4." + wsstream.Base64ChannelWebSocketProtocol
+)
+
+// serveWebSocketCommand speaks the channel protocols: v5 (v4 plus the
+// CLOSE signal kubectl sends at stdin EOF), which kubectl tries first, v4
+// and the older ones the kubelet still serves (channel.k8s.io and the
+// base64 forms), one channel byte before each message.
 func serveWebSocketCommand(w http.ResponseWriter, r *http.Request, o commandOptions, run commandFunc) {
 	ch := []wsstream.ChannelType{wsstream.IgnoreChannel, wsstream.IgnoreChannel, wsstream.IgnoreChannel, wsstream.WriteChannel, wsstream.IgnoreChannel}
 	if o.stdin {
@@ -44,11 +54,15 @@ func serveWebSocketCommand(w http.ResponseWriter, r *http.Request, o commandOpti
 		ch[rcconst.StreamResize] = wsstream.ReadChannel
 	}
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
-		rcconst.StreamProtocolV5Name: {Binary: true, Channels: ch},
+		"":                           {Binary: true, Channels: ch},
+		preV4BinaryWebsocketProtocol: {Binary: true, Channels: ch},
+		preV4Base64WebsocketProtocol: {Binary: false, Channels: ch},
 		rcconst.StreamProtocolV4Name: {Binary: true, Channels: ch},
+		v4Base64WebsocketProtocol:    {Binary: false, Channels: ch},
+		rcconst.StreamProtocolV5Name: {Binary: true, Channels: ch},
 	})
 	conn.SetIdleTimeout(streamIdleTimeout)
-	_, streams, err := conn.Open(w, r)
+	protocol, streams, err := conn.Open(w, r)
 	if err != nil {
 		return // the handshake answered already
 	}
@@ -70,7 +84,16 @@ func serveWebSocketCommand(w http.ResponseWriter, r *http.Request, o commandOpti
 	if o.tty {
 		resize = decodeResizes(ctx, streams[rcconst.StreamResize])
 	}
-	writeCommandStatus(streams[rcconst.StreamErr], run(ctx, stdin, stdout, stderr, resize))
+	err = run(ctx, stdin, stdout, stderr, resize)
+	switch protocol {
+	case rcconst.StreamProtocolV4Name, v4Base64WebsocketProtocol, rcconst.StreamProtocolV5Name:
+		writeCommandStatus(streams[rcconst.StreamErr], err)
+	default:
+		// Before v4: the error's text, nothing on success.
+		if err != nil {
+			_, _ = io.WriteString(streams[rcconst.StreamErr], err.Error())
+		}
+	}
 }
 
 // decodeResizes turns the resize stream's JSON objects

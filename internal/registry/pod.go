@@ -30,9 +30,10 @@ func podResource() *Resource {
 		ShortNames:   []string{"po"},
 		Categories:   []string{"all"},
 		Namespaced:   true,
-		Subresources: []string{"status", "log", "exec", "attach", "portforward", "ephemeralcontainers", "binding", "eviction"},
+		Subresources: []string{"status", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers", "binding", "eviction"},
 		Views:        []string{"ephemeralcontainers"},
-		Connect:      []string{"log", "exec", "attach", "portforward"},
+		Connect:      []string{"log", "exec", "attach", "portforward", "proxy"},
+		Proxy:        []string{"proxy"},
 		Actions:      map[string]Action{"binding": bindingAction()},
 		Delete: func(obj runtime.Object, opts *metav1.DeleteOptions) (Deletion, error) {
 			pod, ok := obj.(*corev1.Pod)

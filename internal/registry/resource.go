@@ -101,6 +101,10 @@ type Resource struct {
 	// Projections are the subresources that show the object as another
 	// kind and write back through it (a workload's scale).
 	Projections map[string]Projection
+	// Proxy lists the Connect subresources that proxy HTTP to the object
+	// (pods/proxy): their URL name may be [scheme:]name[:port] and a path
+	// follows them.
+	Proxy []string
 	// Connect lists the subresources the node serves (a pod's log,
 	// exec, attach and portforward).
 	Connect []string
@@ -111,6 +115,15 @@ type Resource struct {
 	// missing or terminating namespace is refused, as the API server's
 	// NamespaceLifecycle admission does.
 	Scope bool
+}
+
+// ConnectRequest is what a request to a Connect subresource asks of the
+// object.
+type ConnectRequest struct {
+	Subresource string
+	// Proxy requests: the scheme and port of the URL name
+	// ([scheme:]name[:port], "" when absent) and the path after it.
+	Scheme, Port, Path string
 }
 
 // Deletion is how one delete proceeds.
@@ -285,7 +298,6 @@ func fielder[T object](namespaced bool, f func(T, fields.Set)) func(runtime.Obje
 		return set
 	}
 }
-
 
 func column(name, typ, description string) metav1.TableColumnDefinition {
 	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: description}
