@@ -100,22 +100,34 @@ type podWorker struct {
 	// volumes.
 	pod     *corev1.Pod
 	refresh chan struct{}
-	// ephemeral holds the newest ephemeral containers not yet taken.
-	ephemeral chan []corev1.EphemeralContainer
+	// updates holds the newest copy of the pod whose mutable parts
+	// changed, not yet taken.
+	updates chan *corev1.Pod
 }
 
-// setEphemeral hands the worker the pod's ephemeral containers if they
-// changed; a newer list replaces one not yet taken. n.mu is held.
-func (p *podWorker) setEphemeral(pod *corev1.Pod) {
-	if equality.Semantic.DeepEqual(pod.Spec.EphemeralContainers, p.pod.Spec.EphemeralContainers) {
+// update hands the worker the pod if what may change on a running pod
+// changed (labels and annotations, which downward API volumes show;
+// activeDeadlineSeconds; ephemeral containers, which kubectl debug adds);
+// a newer copy replaces one not yet taken. n.mu is held.
+func (p *podWorker) update(pod *corev1.Pod) {
+	if !mutableChanged(p.pod, pod) {
 		return
 	}
-	p.pod.Spec.EphemeralContainers = pod.DeepCopy().Spec.EphemeralContainers
+	p.pod = pod.DeepCopy()
 	select {
-	case <-p.ephemeral:
+	case <-p.updates:
 	default:
 	}
-	p.ephemeral <- pod.DeepCopy().Spec.EphemeralContainers
+	p.updates <- pod.DeepCopy()
+}
+
+// mutableChanged reports a change in what the worker takes from an
+// updated pod.
+func mutableChanged(old, pod *corev1.Pod) bool {
+	return !equality.Semantic.DeepEqual(old.Labels, pod.Labels) ||
+		!equality.Semantic.DeepEqual(old.Annotations, pod.Annotations) ||
+		!equality.Semantic.DeepEqual(old.Spec.ActiveDeadlineSeconds, pod.Spec.ActiveDeadlineSeconds) ||
+		!equality.Semantic.DeepEqual(old.Spec.EphemeralContainers, pod.Spec.EphemeralContainers)
 }
 
 // poke asks the worker to update its volumes, without blocking.
@@ -305,7 +317,7 @@ func (n *Node) syncPod(pod *corev1.Pod) {
 		if pod.DeletionTimestamp != nil {
 			w.stopWith(pod.DeletionGracePeriodSeconds)
 		}
-		w.setEphemeral(pod)
+		w.update(pod)
 		return
 	}
 	if n.finished[pod.UID] || terminal(pod) {
@@ -324,7 +336,7 @@ func (n *Node) syncPod(pod *corev1.Pod) {
 
 // startLocked starts pod's worker; n.mu is held.
 func (n *Node) startLocked(pod *corev1.Pod) {
-	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1), ephemeral: make(chan []corev1.EphemeralContainer, 1)}
+	pw := &podWorker{stop: make(chan struct{}), pod: pod.DeepCopy(), refresh: make(chan struct{}, 1), updates: make(chan *corev1.Pod, 1)}
 	if pod.DeletionTimestamp != nil {
 		pw.stopWith(pod.DeletionGracePeriodSeconds)
 	}
@@ -335,7 +347,7 @@ func (n *Node) startLocked(pod *corev1.Pod) {
 	cfg.Shutdown = n.shutdown
 	cfg.StopGrace = pw.grace.Load
 	cfg.Refresh = pw.refresh
-	cfg.Ephemeral = pw.ephemeral
+	cfg.Updates = pw.updates
 	n.workers[pod.UID] = pw
 	n.wg.Add(1)
 	go func() {

@@ -87,9 +87,11 @@ type Config struct {
 	// Secret and projected volumes from Objects (the kubelet's volume
 	// remount on an object change and on its periodic sync).
 	Refresh <-chan struct{}
-	// Ephemeral delivers the pod's ephemeral containers when they change
-	// (kubectl debug adds them to the running pod).
-	Ephemeral <-chan []corev1.EphemeralContainer
+	// Updates delivers the API's newer copy of the pod when what may
+	// change on a running pod changed: labels and annotations (the
+	// downward API volumes are rewritten), activeDeadlineSeconds,
+	// ephemeral containers (kubectl debug adds them).
+	Updates <-chan *corev1.Pod
 	// Network, if set, gives each pod without hostNetwork its address
 	// (network.CNI); without it pods have only loopback and no IPs.
 	Network Network
@@ -235,6 +237,10 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			}
 			w.observe(ctx) // a restart in this plan keeps the exit as lastState
 		}
+		if p.Fail != nil {
+			w.obs.Failed = p.Fail
+			w.event(corev1.EventTypeWarning, p.Fail.Reason, p.Fail.Message)
+		}
 		if p.KillPod {
 			err := w.killPod(ctx)
 			w.observe(ctx)
@@ -287,8 +293,11 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 	case <-w.probes.Updates():
 	case <-w.cfg.Refresh:
 		w.refresh = true
-	case eph := <-w.cfg.Ephemeral:
-		w.pod.Spec.EphemeralContainers = eph
+	case pod := <-w.cfg.Updates:
+		w.pod.Labels, w.pod.Annotations = pod.Labels, pod.Annotations
+		w.pod.Spec.ActiveDeadlineSeconds = pod.Spec.ActiveDeadlineSeconds
+		w.pod.Spec.EphemeralContainers = pod.Spec.EphemeralContainers
+		w.refresh = true // downward API volumes show labels and annotations
 	case <-timer.C:
 	}
 	return true
@@ -363,6 +372,7 @@ func (w *worker) publish() {
 	if st.StartTime == nil {
 		st.StartTime = &now
 	}
+	w.obs.StartTime = st.StartTime.Time
 	if equality.Semantic.DeepEqual(st, w.pod.Status) {
 		return
 	}

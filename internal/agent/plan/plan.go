@@ -31,7 +31,18 @@ type Observed struct {
 	Containers map[string]*Container
 	// Terminating is set once the pod is asked to stop (Ctrl-C, delete).
 	Terminating bool
+	// StartTime is when the node took the pod (status.startTime).
+	StartTime time.Time
+	// Failed, once set, is why the node failed the whole pod
+	// (DeadlineExceeded): it is killed and stays Failed with that reason.
+	Failed *Waiting
 }
+
+// Failure reasons of a whole pod, as the kubelet words them.
+const (
+	DeadlineExceeded        = "DeadlineExceeded"
+	deadlineExceededMessage = "Pod was active on the node longer than the specified deadline"
+)
 
 // Container is the observed history of one container name.
 type Container struct {
@@ -92,6 +103,9 @@ type Plan struct {
 	// WakeAt is when to compute again even if nothing happens (a backoff
 	// expiring); zero for never.
 	WakeAt time.Time
+	// Fail, with KillPod, fails the pod for this reason (set it as
+	// Observed.Failed).
+	Fail *Waiting
 }
 
 // Kill stops one container (running its preStop hook first).
@@ -124,11 +138,20 @@ func (p Plan) Done() bool { return p.KillPod }
 // (a native sidecar only has to be started, not finished, before the next
 // one), then the regular containers; sidecars are restarted on any exit; the
 // pod is killed once no regular container runs or will run again.
-func Compute(pod *corev1.Pod, obs *Observed, now time.Time) Plan {
-	var p Plan
-	if obs.Terminating {
+func Compute(pod *corev1.Pod, obs *Observed, now time.Time) (p Plan) {
+	if obs.Terminating || obs.Failed != nil {
 		p.KillPod = true
 		return p
+	}
+	// The kubelet's activeDeadlineHandler: a pod active on the node for
+	// longer than spec.activeDeadlineSeconds fails (the field may be set
+	// or shortened on a running pod).
+	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && !obs.StartTime.IsZero() {
+		deadline := obs.StartTime.Add(time.Duration(*d) * time.Second)
+		if !now.Before(deadline) {
+			return Plan{KillPod: true, Fail: &Waiting{Reason: DeadlineExceeded, Message: deadlineExceededMessage}}
+		}
+		defer func() { p.WakeAt = earliest(p.WakeAt, deadline) }()
 	}
 	// Ephemeral containers start whatever the init containers' progress,
 	// once: never restarted, only retried while they have no instance.

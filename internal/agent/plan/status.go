@@ -38,6 +38,9 @@ func Status(pod *corev1.Pod, obs *Observed, sandboxReady bool) corev1.PodStatus 
 		st.EphemeralContainerStatuses = append(st.EphemeralContainerStatuses, containerStatus(pod, &c, obs.Containers[c.Name]))
 	}
 	st.Phase = phase(pod, &st, obs.Terminating)
+	if f := obs.Failed; f != nil {
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, f.Reason, f.Message
+	}
 	st.Conditions = conditions(pod, obs, &st, sandboxReady)
 	return st
 }
