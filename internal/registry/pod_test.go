@@ -378,3 +378,14 @@ func TestValidatePod_Examples(t *testing.T) {
 		})
 	}
 }
+
+// Privileged containers are allowed, as kube-apiserver --allow-privileged.
+func TestValidatePod_Privileged(t *testing.T) {
+	pod := validPod()
+	yes := true
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+	DefaultPod(pod)
+	if err := ValidatePod(pod); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	_ "k8s.io/kubernetes/pkg/apis/apps/install" // internal apps types, defaults, conversions
 	_ "k8s.io/kubernetes/pkg/apis/batch/install"
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	"k8s.io/kubernetes/pkg/capabilities"
 	"k8s.io/kubernetes/pkg/printers"
 	printersinternal "k8s.io/kubernetes/pkg/printers/internalversion"
 )
@@ -44,6 +45,13 @@ type upstream struct {
 	newInternal func() runtime.Object
 	main        strategy
 	sub         map[string]subStrategy // by subresource
+}
+
+func init() {
+	// kube-apiserver --allow-privileged=true, as kubeadm, kind and the
+	// conformance suite run it: privileged containers are the node's
+	// business (peapod's own security context support runs them).
+	capabilities.Setup(true, 0)
 }
 
 var tables = sync.OnceValue(func() *printers.HumanReadableGenerator {
