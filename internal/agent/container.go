@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"peapod/internal/agent/plan"
 	"peapod/internal/runtime"
 	"peapod/internal/volume"
 )
@@ -91,6 +92,12 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 	}
 	// Every container of a shareProcessNamespace pod joins the sandbox's.
 	spec.Security.SharePID = in.Pod.Spec.ShareProcessNamespace != nil && *in.Pod.Spec.ShareProcessNamespace
+	if sc := in.Pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
+		spec.Security.Sysctls = map[string]string{}
+		for _, s := range sc.Sysctls {
+			spec.Security.Sysctls[plan.SysctlName(s.Name)] = s.Value
+		}
+	}
 	if spec.WorkingDir == "" {
 		spec.WorkingDir = in.Config.WorkingDir
 	}

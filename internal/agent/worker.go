@@ -186,6 +186,13 @@ func (w *worker) logDir() string {
 // run is the sync loop: set up the sandbox, then plan and execute until the
 // plan kills the pod.
 func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
+	if f := plan.Admit(w.pod); f != nil {
+		// Refused at admission: nothing of the pod runs, it fails.
+		w.obs.Failed = f
+		w.event(corev1.EventTypeWarning, f.Reason, f.Message)
+		w.publish()
+		return nil
+	}
 	if err := w.setUp(ctx); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 // kube-apiserver's pod proxy sends it (the URL name's scheme, http by
 // default, and port, none by default; the path after proxy/), and the
 // pod's answer comes back whole. Pod IPs are on the node's own bridge.
+// Without a port in the name it is the pod's first container port.
 func proxy(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, c registry.ConnectRequest) error {
 	if pod.Status.PodIP == "" {
 		return apierrors.NewServiceUnavailable(fmt.Sprintf("pod %s has no IP yet", pod.Name))
@@ -28,9 +30,17 @@ func proxy(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, c registry.C
 	if scheme != "http" && scheme != "https" {
 		return badRequestf("invalid scheme %q", scheme)
 	}
+	// No port named: the first container port, as kube-apiserver's pod
+	// ResourceLocation picks it.
+	port := c.Port
+	for i := 0; port == "" && i < len(pod.Spec.Containers); i++ {
+		if ports := pod.Spec.Containers[i].Ports; len(ports) > 0 {
+			port = strconv.Itoa(int(ports[0].ContainerPort))
+		}
+	}
 	host := pod.Status.PodIP
-	if c.Port != "" {
-		host = net.JoinHostPort(host, c.Port)
+	if port != "" {
+		host = net.JoinHostPort(host, port)
 	}
 	target := &url.URL{Scheme: scheme, Host: host, Path: c.Path, RawQuery: r.URL.RawQuery}
 	rp := &httputil.ReverseProxy{

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,6 +39,16 @@ func TestProxy(t *testing.T) {
 	}
 	if seen == nil || seen.URL.Path != "/results/a" || seen.URL.RawQuery != "x=1" || seen.Header.Get("Authorization") != "" {
 		t.Errorf("the pod saw %+v", seen)
+	}
+
+	// No port in the name: the first container port.
+	withPort := pod.DeepCopy()
+	n, _ := strconv.Atoi(port)
+	withPort.Spec.Containers = []corev1.Container{{Name: "c"}, {Name: "web", Ports: []corev1.ContainerPort{{ContainerPort: int32(n)}}}}
+	rec = httptest.NewRecorder()
+	seen = nil
+	if err := (Handler{}).Connect(rec, req, withPort, registry.ConnectRequest{Subresource: "proxy", Path: "/read"}); err != nil || seen == nil || seen.URL.Path != "/read" {
+		t.Errorf("proxy to the first container port: %v, %d, saw %v", err, rec.Code, seen)
 	}
 
 	// Nothing listening: 503 with the API server's words.

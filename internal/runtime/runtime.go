@@ -161,6 +161,10 @@ type Security struct {
 	// PIDNamespaceOf, if set, is a PID namespace to join instead: an
 	// ephemeral container's target's, /proc/<its pid>/ns/pid.
 	PIDNamespaceOf string
+	// Sysctls are the pod's namespaced sysctls (CRI sets them on the
+	// sandbox; the pod's containers share its IPC and network
+	// namespaces, so setting them as each container starts is the same).
+	Sysctls map[string]string
 }
 
 // Resources are the cgroup limits of a container. Zero means unlimited.

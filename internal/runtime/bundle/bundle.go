@@ -10,6 +10,7 @@ package bundle
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -95,6 +96,7 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithCgroupsPath(in.CgroupsPath),
 		WithDefaultDevices(),
 		WithResources(c.Resources, in.Host.MemorySwap),
+		WithSysctls(c.Security.Sysctls),
 	}
 	if priv {
 		opts = append(opts, WithPrivileged(in.Host.CapBounding))
@@ -264,6 +266,20 @@ func pidSandbox(sb runtime.Sandbox, ns string) runtime.Sandbox {
 		sb.PIDNS, sb.HostPID = ns, false
 	}
 	return sb
+}
+
+// WithSysctls sets namespaced sysctls in the container's namespaces.
+func WithSysctls(sysctls map[string]string) Opt {
+	return func(s *specs.Spec) error {
+		if len(sysctls) == 0 {
+			return nil
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Sysctl = maps.Clone(sysctls)
+		return nil
+	}
 }
 
 // WithCgroupsPath places the container's cgroup explicitly: without one,
