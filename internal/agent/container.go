@@ -31,6 +31,9 @@ type containerInput struct {
 	PodFiles  podFiles
 	Attempt   int
 	LogPath   string
+	// TerminationLog is the host file mounted at the container's
+	// terminationMessagePath ("" for none).
+	TerminationLog string
 	// Objects serves the ConfigMaps and Secrets env refers to.
 	Objects Objects
 	// PodIPs and HostIPs back the downward API's status.podIP(s) and
@@ -106,6 +109,9 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 		return runtime.ContainerSpec{}, configError{err}
 	}
 	spec.Mounts = mounts
+	if in.TerminationLog != "" && c.TerminationMessagePath != "" {
+		spec.Mounts = append(spec.Mounts, runtime.Mount{Destination: c.TerminationMessagePath, Source: in.TerminationLog, Type: "bind"})
+	}
 	return spec, nil
 }
 

@@ -68,11 +68,16 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 		attempt = int(o.RestartCount) + 1
 	}
 	user, err := resolveUser(w.pod, c, img.Config.User, layers)
+	termLog := ""
+	if err == nil && c.TerminationMessagePath != "" {
+		termLog = terminationLogFile(w.podDir(), c.Name, attempt)
+		err = makeTerminationLog(termLog)
+	}
 	var spec runtime.ContainerSpec
 	if err == nil {
 		spec, err = containerSpec(containerInput{
 			Pod: w.pod, Container: c, Sandbox: w.sandbox, Image: img.ID, Config: img.Config, Layers: layers,
-			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt,
+			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt, TerminationLog: termLog,
 			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
 			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
 			PodIPs: w.podIPs, HostIPs: w.hostIPs,

@@ -333,6 +333,9 @@ func (w *worker) observe(ctx context.Context) {
 		if err != nil {
 			st = &runtime.ContainerStatus{ID: o.Current.ID, Name: o.Current.Name, State: runtime.StateUnknown, Message: err.Error()}
 		}
+		if st.State == runtime.StateExited {
+			w.readTerminationMessage(name, o.RestartCount, st)
+		}
 		o.Current = st
 		if st.State != runtime.StateRunning {
 			w.probes.Remove(st.ID)
@@ -344,6 +347,24 @@ func (w *worker) observe(ctx context.Context) {
 			w.probes.Add(ctx, c, w.target(c, st.ID), st.StartedAt)
 		}
 		o.Probes = w.probes.Results(st.ID)
+	}
+}
+
+// readTerminationMessage fills an exited instance's message from its
+// termination log (or its log's tail), as the kubelet reads it once the
+// container is done. The instance's attempt is its restart count.
+func (w *worker) readTerminationMessage(name string, attempt int32, st *runtime.ContainerStatus) {
+	c := findContainer(w.pod, name)
+	if c == nil {
+		return
+	}
+	file := ""
+	if c.TerminationMessagePath != "" {
+		file = terminationLogFile(w.podDir(), name, int(attempt))
+	}
+	logPath := filepath.Join(w.logDir(), name, fmt.Sprintf("%d.log", attempt))
+	if msg := terminationMessage(c, file, logPath, st.ExitCode); msg != "" {
+		st.Message = msg
 	}
 }
 
