@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -263,6 +264,11 @@ func resolveUser(pod *corev1.Pod, c *corev1.Container, imageUser string, layers 
 		runAsUser, runAsGroup, runAsNonRoot = psc.RunAsUser, psc.RunAsGroup, psc.RunAsNonRoot
 		for _, g := range psc.SupplementalGroups {
 			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		}
+		// The kubelet gives every container the pod's fsGroup too: the
+		// volumes it owns are readable through it.
+		if g := psc.FSGroup; g != nil && !slices.Contains(u.AdditionalGids, uint32(*g)) {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(*g))
 		}
 	}
 	if sc := c.SecurityContext; sc != nil {

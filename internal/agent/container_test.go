@@ -323,6 +323,16 @@ func TestResolveUser(t *testing.T) {
 			want:  runtime.User{UID: 1000, GID: 7, AdditionalGids: []uint32{50, 60}},
 		},
 		{
+			name:  "the pod's fsGroup is a supplementary group of every container",
+			podSC: &corev1.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(1001), SupplementalGroups: []int64{50}},
+			want:  runtime.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{50, 1001}},
+		},
+		{
+			name:  "an fsGroup already among the supplemental groups is not repeated",
+			podSC: &corev1.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(50), SupplementalGroups: []int64{50}},
+			want:  runtime.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{50}},
+		},
+		{
 			name:  "container runAsUser overrides the pod's",
 			podSC: &corev1.PodSecurityContext{RunAsUser: i64(1000)},
 			sc:    &corev1.SecurityContext{RunAsUser: i64(1)},
