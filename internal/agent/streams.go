@@ -195,7 +195,10 @@ func writeLog(ctx context.Context, path string, done <-chan struct{}, opts *core
 		if opts.Timestamps {
 			line = append(e.Time.AppendFormat(line, time.RFC3339Nano), ' ')
 		}
-		line = append(append(line, e.Content...), '\n')
+		line = append(line, e.Content...)
+		if !e.Partial {
+			line = append(line, '\n') // a last, unended line stays so, as the kubelet shows it
+		}
 		if left >= 0 && int64(len(line)) >= left {
 			line, werr = line[:left], errLimit
 			stop()

@@ -119,6 +119,13 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 			return err
 		}
 		if finishing {
+			// A last line the container never ended (no newline before
+			// it exited) is still its output: it goes out as partial.
+			for _, stream := range []string{"stdout", "stderr"} {
+				if j := joined[stream]; j != nil {
+					fn(*j)
+				}
+			}
 			return nil
 		}
 		select {

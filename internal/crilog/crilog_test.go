@@ -236,7 +236,8 @@ func TestFollow_PartialsPerStream(t *testing.T) {
 }
 
 // TestFollow_DrainsOnDone: everything written before done is closed is
-// emitted, and an unterminated last line is not.
+// emitted, a line the container never ended as a partial entry (it is
+// output the kubelet shows), and a torn CRI line not.
 func TestFollow_DrainsOnDone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
 	var want []string
@@ -246,6 +247,7 @@ func TestFollow_DrainsOnDone(t *testing.T) {
 		want = append(want, "stdout:"+s)
 	}
 	b.WriteString(ts + " stdout P dangling\n" + ts + " stdout F not-yet-termin")
+	want = append(want, "stdout:dangling(partial)")
 	appendFile(t, path, b.String())
 	f := startFollow(t, path)
 	if got := contents(f.finish(t)); !reflect.DeepEqual(got, want) {
