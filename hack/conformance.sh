@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# conformance.sh: `make conformance` — the upstream e2e.test (v1.32.4,
+# built once and cached under ~/.cache/peapod-conformance by
+# hack/conformance/build.sh) against a fresh `peapod serve` with its own
+# root, pod network and service range, the six test images loaded; prints
+# "N passed, M failed, K skipped" for LIST and removes what it made.
+#   LIST=file   the tests (default hack/conformance/pod-subset.txt)
+#   PROCS=n     tests in parallel (default 4)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+conf=$PWD/hack/conformance
+list=$(realpath "${LIST:-$conf/pod-subset.txt}")
+out=$PWD/_output/conformance
+cache=${CONFORMANCE_OUT:-$HOME/.cache/peapod-conformance}
+mkdir -p "$out"
+"$conf/build.sh" all
+"$conf/images.sh"
+go build -o "$out/peapod" ./cmd/peapod
+runroot=/run/peapod-conformance
+peapod=("$out/peapod" --root "$out/root" --run-root "$runroot" --cgroup-root peapod-conformance
+	--pod-cidr 10.252.0.0/24 --bridge ppconf0 --nft-table peapod-conformance
+	--service-cluster-ip-range 10.102.0.0/24)
+for f in "$cache"/images/*.oci.tar; do
+	"${peapod[@]}" image load "$f" >/dev/null
+done
+kc=$out/kubeconfig
+serve_pid=
+cleanup() {
+	if [ -n "$serve_pid" ]; then
+		KUBECONFIG=$kc kubectl delete pods --all -A --grace-period=0 --force --wait --timeout=120s >/dev/null 2>&1 || true
+		kill -TERM "$serve_pid" 2>/dev/null || true
+		wait "$serve_pid" 2>/dev/null || true
+	fi
+	ip link del ppconf0 2>/dev/null || true
+	nft delete table ip peapod-conformance 2>/dev/null || true
+}
+trap cleanup EXIT
+"${peapod[@]}" serve --listen 127.0.0.1:0 --image-pull never --kubeconfig-out "$kc" >"$out/serve.out" 2>"$out/serve.log" &
+serve_pid=$!
+for _ in $(seq 600); do
+	grep -q '^peapod: ready$' "$out/serve.out" 2>/dev/null && break
+	kill -0 "$serve_pid" 2>/dev/null || { cat "$out/serve.log"; exit 1; }
+	sleep 0.1
+done
+KUBECONFIG=$kc PROCS=${PROCS:-4} REPORT_DIR=$out/report "$conf/run.sh" "$list"
