@@ -88,6 +88,13 @@ func logTail(path string, lines, max int) string {
 			tail = tail[1:]
 		}
 	}
+	if len(partial) > 0 {
+		// A last line the container never ended ("echo -n DONE").
+		tail = append(tail, partial)
+		if len(tail) > lines {
+			tail = tail[1:]
+		}
+	}
 	out := bytes.Join(tail, nil)
 	if len(out) > max {
 		out = out[len(out)-max:]

@@ -50,6 +50,7 @@ func TestTerminationMessage(t *testing.T) {
 		{"the file is cut at 4 KiB", file, write("big", strings.Repeat("x", 5000)), log, 0, strings.Repeat("x", 4096)},
 		{"the log's last 80 lines", fallback, empty, write("many", cri(many...)), 1, strings.Join(many[20:], "\n") + "\n"},
 		{"partial lines are joined", fallback, empty, write("partial", "2026-12-03T10:00:00Z stdout P DO\n2026-12-03T10:00:00Z stdout F NE\n"), 1, "DONE\n"},
+		{"a last line never ended (echo -n DONE) counts", fallback, empty, write("unended", "2026-12-03T10:00:00Z stdout P DONE\n"), 1, "DONE"},
 	} {
 		c := &corev1.Container{Name: "c", TerminationMessagePolicy: tc.policy}
 		if got := terminationMessage(c, tc.file, tc.log, tc.exit); got != tc.want {
