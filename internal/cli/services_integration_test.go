@@ -145,6 +145,7 @@ spec:
       [ -n "$a" ] && [ -n "$b" ] && echo saw both backends
       for j in $(seq 20); do timeout 3 wget -q -O - http://%[1]s/; done | sort | uniq -c | sed 's/^ */hits /'
       s=$(date +%%s); timeout 10 wget -O - http://%[2]s/ 2>&1; echo "unready: $(( $(date +%%s) - s ))s"
+      s=$(date +%%s); r=$(timeout 10 wget -O - http://%[1]s:81/ 2>&1 | tr "\\n" " "); echo "unserved port: $(( $(date +%%s) - s ))s $r"
       exec sleep 3600
 `, webIP, unreadyIP)
 
@@ -178,6 +179,11 @@ spec:
 	// or two to run wget).
 	if m := regexp.MustCompile(`unready: (\d+)s`).FindStringSubmatch(r.out); m == nil || len(m[1]) > 1 || m[1] > "4" {
 		t.Errorf("the unready service did not refuse at once: %v", m)
+	}
+	// A port the Service does not serve is refused on its cluster IP, as
+	// kube-proxy does, not routed off the node.
+	if m := regexp.MustCompile(`unserved port: (\d+)s (.*)`).FindStringSubmatch(r.out); m == nil || len(m[1]) > 1 || m[1] > "4" || !strings.Contains(m[2], "Connection refused") {
+		t.Errorf("a port the service does not serve was not refused at once: %v", m)
 	}
 	for _, l := range strings.Split(r.out, "\n") {
 		if strings.Contains(l, "| hits") && strings.Contains(l, "web-3") {

@@ -25,6 +25,8 @@ const (
 	serviceNodePortsMap   = "service-nodeports"
 	noEndpointServicesMap = "no-endpoint-services"
 	noEndpointNodePorts   = "no-endpoint-nodeports"
+	clusterIPsSet         = "cluster-ips"
+	clusterIPsCheckChain  = "cluster-ips-check"
 	servicesChain         = "services"
 	endpointsCheckChain   = "endpoints-check"
 	markMasqChain         = "mark-for-masquerade"
@@ -77,6 +79,7 @@ func Rules(tx *knftables.Transaction, in Input) {
 		"masquerade fully-random")
 	chain(rejectChain, "reject")
 
+	tx.Add(&knftables.Set{Name: clusterIPsSet, Type: "ipv4_addr"})
 	for _, m := range []struct{ name, typ string }{
 		{serviceIPsMap, "ipv4_addr . inet_proto . inet_service : verdict"},
 		{serviceNodePortsMap, "inet_proto . inet_service : verdict"},
@@ -101,6 +104,12 @@ func Rules(tx *knftables.Transaction, in Input) {
 	base("filter-input", knftables.FilterType, knftables.InputHook, "-110", checkNew)
 	base("filter-forward", knftables.FilterType, knftables.ForwardHook, "-110", checkNew)
 	base("filter-output", knftables.FilterType, knftables.OutputHook, "-110", checkNew)
+	// What is still addressed to a cluster IP after DNAT matched no
+	// service port: refused, as kube-proxy does, rather than routed on
+	// (off the node, by the default route).
+	chain(clusterIPsCheckChain, "ip daddr @"+clusterIPsSet+" reject")
+	base("filter-forward-post-dnat", knftables.FilterType, knftables.ForwardHook, "-90", knftables.Concat("ct state new jump", clusterIPsCheckChain))
+	base("filter-output-post-dnat", knftables.FilterType, knftables.OutputHook, "-90", knftables.Concat("ct state new jump", clusterIPsCheckChain))
 	base("nat-prerouting", knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, knftables.Concat("jump", servicesChain))
 	// Output too: the host (and 127.0.0.1, for NodePorts) reaches services.
 	base("nat-output", knftables.NATType, knftables.OutputHook, knftables.DNATPriority, knftables.Concat("jump", servicesChain))
@@ -124,6 +133,7 @@ func Rules(tx *knftables.Transaction, in Input) {
 		if !proxied(svc) {
 			continue
 		}
+		tx.Add(&knftables.Element{Set: clusterIPsSet, Key: []string{svc.Spec.ClusterIP}})
 		for i := range svc.Spec.Ports {
 			servicePort(tx, in.PodCIDR, svc, &svc.Spec.Ports[i], byService[svc.Namespace+"/"+svc.Name])
 		}
