@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -246,13 +247,24 @@ func servicePort(tx *knftables.Transaction, podCIDR string, svc *corev1.Service,
 		masq = knftables.Concat(masq, "ip saddr !=", podCIDR)
 	}
 	tx.Add(&knftables.Rule{Chain: svcChain, Rule: knftables.Concat(masq, "jump", markMasqChain)})
+	affinity := affinityTimeout(svc)
 	var vmap []string
 	for i, e := range eps {
-		epChain := chainName("endpoint", fmt.Sprintf("%s__%s/%d", portName, e.ip, e.port))
+		readable := fmt.Sprintf("%s__%s/%d", portName, e.ip, e.port)
+		epChain := chainName("endpoint", readable)
 		tx.Add(&knftables.Chain{Name: epChain})
 		// Hairpin: a pod reaching itself through the service must not
 		// see its own address as the source, or it answers itself.
 		tx.Add(&knftables.Rule{Chain: epChain, Rule: knftables.Concat("ip saddr", e.ip, "jump", markMasqChain)})
+		if affinity > 0 {
+			// ClientIP affinity, as kube-proxy's nftables mode keeps it: a
+			// set of the clients this endpoint served, each for the
+			// timeout, looked at before the random pick.
+			set := chainName("affinity", readable)
+			tx.Add(&knftables.Set{Name: set, Type: "ipv4_addr", Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, Timeout: &affinity})
+			tx.Add(&knftables.Rule{Chain: epChain, Rule: knftables.Concat("update @"+set, "{ ip saddr }")})
+			tx.Add(&knftables.Rule{Chain: svcChain, Rule: knftables.Concat("ip saddr @"+set, "goto", epChain)})
+		}
 		tx.Add(&knftables.Rule{Chain: epChain, Rule: knftables.Concat("meta l4proto", proto, "dnat to", fmt.Sprintf("%s:%d", e.ip, e.port))})
 		vmap = append(vmap, fmt.Sprintf("%d : goto %s", i, epChain))
 	}
@@ -267,4 +279,16 @@ func servicePort(tx *knftables.Transaction, podCIDR string, svc *corev1.Service,
 		tx.Add(&knftables.Rule{Chain: extChain, Rule: "goto " + svcChain})
 		tx.Add(&knftables.Element{Map: serviceNodePortsMap, Key: []string{proto, fmt.Sprint(sp.NodePort)}, Value: []string{"goto " + extChain}, Comment: &portName})
 	}
+}
+
+// affinityTimeout is how long a ClientIP session sticks (0: no affinity).
+func affinityTimeout(svc *corev1.Service) time.Duration {
+	if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+		return 0
+	}
+	secs := int32(corev1.DefaultClientIPServiceAffinitySeconds)
+	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		secs = *c.ClientIP.TimeoutSeconds
+	}
+	return time.Duration(secs) * time.Second
 }

@@ -43,12 +43,17 @@ func backend(name, app, ip string, ready bool) *corev1.Pod {
 }
 
 // input is what the golden file shows: a ClusterIP service with two
-// ready backends and an unready one, a NodePort service with one, a
-// service with no ready endpoint, a headless one and one without a selector.
+// ready backends and an unready one, a NodePort service with one and
+// ClientIP session affinity, a service with no ready endpoint, a
+// headless one and one without a selector.
 func input() Input {
+	front := service("front", "10.96.0.20", corev1.ServiceTypeNodePort, 30080)
+	timeout := int32(60)
+	front.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	front.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: &timeout}}
 	svcs := []*corev1.Service{
 		service("web", "10.96.0.10", corev1.ServiceTypeClusterIP, 0),
-		service("front", "10.96.0.20", corev1.ServiceTypeNodePort, 30080),
+		front,
 		service("empty", "10.96.0.30", corev1.ServiceTypeNodePort, 30090),
 		service("headless", corev1.ClusterIPNone, corev1.ServiceTypeClusterIP, 0),
 	}
