@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,39 +62,21 @@ func terminationMessage(c *corev1.Container, file, logPath string, exitCode int3
 }
 
 // logTail is the content of the last lines of a CRI log, at most max
-// bytes (the newest kept).
+// bytes (the newest kept), read as kubectl logs reads it (crilog.Follow:
+// partial lines joined, a last unended line kept as it is).
 func logTail(path string, lines, max int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
+	ended := make(chan struct{})
+	close(ended)
 	var tail [][]byte
-	var partial []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		e, err := crilog.Parse(sc.Bytes())
-		if err != nil {
-			continue
+	_ = crilog.Follow(context.Background(), path, ended, func(e crilog.Entry) {
+		line := e.Content
+		if !e.Partial {
+			line = append(line, '\n')
 		}
-		partial = append(partial, e.Content...)
-		if e.Partial {
-			continue
-		}
-		tail = append(tail, append(partial, '\n'))
-		partial = nil
-		if len(tail) > lines {
+		if tail = append(tail, line); len(tail) > lines {
 			tail = tail[1:]
 		}
-	}
-	if len(partial) > 0 {
-		// A last line the container never ended ("echo -n DONE").
-		tail = append(tail, partial)
-		if len(tail) > lines {
-			tail = tail[1:]
-		}
-	}
+	})
 	out := bytes.Join(tail, nil)
 	if len(out) > max {
 		out = out[len(out)-max:]
