@@ -204,6 +204,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 func (n *Node) Run(ctx context.Context) error {
 	cfg := n.cfg
 	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion)
+	if cfg.Worker.Network != nil {
+		// The node's address is where its pods reach it: their gateway.
+		facts.InternalIP = cfg.Worker.Network.HostIP().String()
+	}
 	if err := n.register(ctx, facts); err != nil {
 		return err
 	}

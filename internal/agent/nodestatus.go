@@ -21,6 +21,7 @@ import (
 // nodeFacts is what the Node reports of this machine, read once at start.
 type nodeFacts struct {
 	Name           string
+	InternalIP     string
 	Arch           string
 	OSImage        string
 	Kernel         string
@@ -34,7 +35,7 @@ type nodeFacts struct {
 // readNodeFacts reads the machine: /etc/os-release, uname, ids, CPUs,
 // memory and the pods directory's file system.
 func readNodeFacts(name, podsDir, runtimeVersion string) nodeFacts {
-	f := nodeFacts{Name: name, Arch: goruntime.GOARCH, RuntimeVersion: runtimeVersion, OSImage: "Linux"}
+	f := nodeFacts{Name: name, InternalIP: "127.0.0.1", Arch: goruntime.GOARCH, RuntimeVersion: runtimeVersion, OSImage: "Linux"}
 	if b, err := os.ReadFile("/etc/os-release"); err == nil {
 		if v := osRelease(b)["PRETTY_NAME"]; v != "" {
 			f.OSImage = v
@@ -132,7 +133,7 @@ func nodeStatus(f nodeFacts, now time.Time, old []corev1.NodeCondition) corev1.N
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
 		},
 		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"},
+			{Type: corev1.NodeInternalIP, Address: f.InternalIP},
 			{Type: corev1.NodeHostName, Address: f.Name},
 		},
 		NodeInfo: corev1.NodeSystemInfo{

@@ -54,7 +54,7 @@ func (w *worker) setUp(ctx context.Context) error {
 // mountVolumes sets up the pod's volumes; w.volumes stays nil on failure.
 func (w *worker) mountVolumes() error {
 	// A nil Objects converts to a nil volume.Objects, which finds nothing.
-	vols, err := volume.SetUp(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)})
+	vols, err := volume.SetUp(w.podDir(), w.pod, w.volumeSource())
 	if err != nil {
 		return fmt.Errorf("MountVolume.SetUp failed: %w", err)
 	}

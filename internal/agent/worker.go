@@ -68,7 +68,10 @@ type Objects interface {
 
 // Config wires a worker to the node's mechanisms.
 type Config struct {
-	Objects  Objects
+	Objects Objects
+	// Tokens issues service-account tokens for projected volumes (nil:
+	// none, as under up).
+	Tokens   volume.Tokens
 	Runtime  runtime.Runtime
 	Images   Images
 	PodsDir  string // per-pod state: volumes, managed files
@@ -218,7 +221,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		}
 		if w.refresh && w.volumes != nil {
 			w.refresh = false
-			if err := volume.Update(w.podDir(), w.pod, volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir)}); err != nil {
+			if err := volume.Update(w.podDir(), w.pod, w.volumeSource()); err != nil {
 				w.event(corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: "+err.Error())
 			}
 		}
@@ -308,6 +311,11 @@ func (w *worker) sleep(ctx context.Context, timer *time.Timer, wake time.Time, s
 	case <-timer.C:
 	}
 	return true
+}
+
+// volumeSource is what the pod's volumes are made from.
+func (w *worker) volumeSource() volume.Source {
+	return volume.Source{Objects: w.cfg.Objects, Allocatable: nodeAllocatable(w.cfg.PodsDir), Tokens: w.cfg.Tokens}
 }
 
 // event reports something that happened to the pod, as a kubelet event.

@@ -41,7 +41,7 @@ func TestServer_ProxyRouting(t *testing.T) {
 	}
 	defer st.Close()
 	rec := &recordConnect{}
-	srv, err := New(Config{Store: st, Resources: registry.Resources(registry.DefaultServiceAllocator()), Connect: rec})
+	srv, err := New(Config{Store: st, Resources: registry.Resources(registry.DefaultServiceAllocator(), nil), Connect: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

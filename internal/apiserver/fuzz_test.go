@@ -12,7 +12,7 @@ import (
 )
 
 func fuzzServer(t testing.TB) *Server {
-	srv, err := New(Config{Resources: registry.Resources(registry.DefaultServiceAllocator())})
+	srv, err := New(Config{Resources: registry.Resources(registry.DefaultServiceAllocator(), nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

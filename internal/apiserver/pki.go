@@ -36,8 +36,9 @@ const certValidity = 10 * 365 * 24 * time.Hour
 func unauthorized() error { return apierrors.NewUnauthorized("Unauthorized") }
 
 // loadPKI loads or makes the certificates in dir; the serving one covers
-// host and serviceIP, the kubernetes Service's address that pods use.
-func loadPKI(dir, host string, serviceIP net.IP) (*pki, error) {
+// host and ips (the kubernetes Service's address and the one advertised
+// to pods).
+func loadPKI(dir, host string, ips ...net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -60,7 +61,7 @@ func loadPKI(dir, host string, serviceIP net.IP) (*pki, error) {
 			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 			DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback, serviceIP},
+			IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, ips...),
 		}
 		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
 			t.IPAddresses = append(t.IPAddresses, ip)
@@ -77,7 +78,15 @@ func loadPKI(dir, host string, serviceIP net.IP) (*pki, error) {
 		if h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified() {
 			h = "127.0.0.1"
 		}
-		return c.VerifyHostname(h) == nil && c.VerifyHostname(serviceIP.String()) == nil
+		if c.VerifyHostname(h) != nil {
+			return false
+		}
+		for _, ip := range ips {
+			if c.VerifyHostname(ip.String()) != nil {
+				return false
+			}
+		}
+		return true
 	}
 	if _, _, _, err = loadOrCreate(dir, "apiserver", servingTmpl, check); err != nil {
 		return nil, err

@@ -166,6 +166,25 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetGeneration(0)
+	// As kube-apiserver: the fields the client sent (defaulted, as its
+	// decoder does) are the manager's; what admission and the strategy
+	// add is nobody's, so a later apply cannot drop it.
+	if res.Default != nil {
+		res.Default(obj)
+	}
+	if res.fm != nil && !o.managed {
+		live := res.New()
+		live.GetObjectKind().SetGroupVersionKind(res.gvk)
+		obj = res.fm.UpdateNoErrors(live, obj, o.manager)
+		if m, err = meta.Accessor(obj); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+	}
+	if res.Admit != nil {
+		if err := res.Admit(obj, s.lookupFor(ctx)); err != nil {
+			return nil, err
+		}
+	}
 	if res.PrepareForCreate != nil {
 		res.PrepareForCreate(obj, now)
 	}
@@ -183,11 +202,6 @@ func (s *Server) createObject(ctx context.Context, res *resource, namespace stri
 		if err := res.Validate(obj); err != nil {
 			return nil, err
 		}
-	}
-	if res.fm != nil && !o.managed {
-		live := res.New()
-		live.GetObjectKind().SetGroupVersionKind(res.gvk)
-		obj = res.fm.UpdateNoErrors(live, obj, o.manager)
 	}
 	if o.dryRun {
 		return obj, nil

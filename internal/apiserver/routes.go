@@ -168,8 +168,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, p string)
 		s.writeError(w, err)
 		return
 	}
+	if err := authorize(r, q); err != nil {
+		s.writeError(w, err)
+		return
+	}
 	if act, ok := q.res.Actions[q.subresource]; ok && q.name != "" && r.Method == http.MethodPost {
 		s.act(w, r, q, act)
+		return
+	}
+	if req, ok := q.res.Requests[q.subresource]; ok && q.name != "" && r.Method == http.MethodPost {
+		s.serveRequest(w, r, q, req)
 		return
 	}
 	if proj, ok := q.res.Projections[q.subresource]; ok && q.name != "" {

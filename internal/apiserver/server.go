@@ -14,12 +14,14 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/rest"
 
@@ -46,6 +48,16 @@ type Config struct {
 	// Connect serves the Connect subresources the registry names (a
 	// pod's log, exec, attach, portforward; nil: 503).
 	Connect Connecter
+	// Tokens makes the authenticator of bearer tokens (service
+	// accounts'), which reads the objects they are bound to through
+	// lookup (nil: no bearer tokens).
+	Tokens interface {
+		Authenticator(lookup registry.Lookup) (authenticator.Token, error)
+	}
+	// Advertise is the address pods reach the API on (the pod bridge's
+	// gateway, the node's InternalIP): the server listens there too, on
+	// the same port, and its certificate names it (zero: loopback only).
+	Advertise netip.Addr
 }
 
 // Connecter serves a Connect subresource of obj: what kube-apiserver
@@ -65,6 +77,7 @@ type Server struct {
 	byGVR     map[schema.GroupVersionResource]*resource
 	scope     *resource // the kind namespaced objects live in
 	pki       *pki
+	tokens    authenticator.Token
 	handler   http.Handler
 	openapi   map[string][]byte // group-version path ("api/v1") -> document
 
@@ -129,6 +142,11 @@ func New(cfg Config) (*Server, error) {
 			s.scope = res
 		}
 	}
+	if cfg.Tokens != nil {
+		if s.tokens, err = cfg.Tokens.Authenticator(s.lookupFor(context.Background())); err != nil {
+			return nil, err
+		}
+	}
 	s.openapi = s.openAPIDocs()
 	s.handler = s.routes()
 	return s, nil
@@ -154,15 +172,28 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
 	}
-	if s.pki, err = loadPKI(s.cfg.PKIDir, host, net.IP(s.cfg.KubernetesIP.AsSlice())); err != nil {
+	ips := []net.IP{net.IP(s.cfg.KubernetesIP.AsSlice())}
+	if s.cfg.Advertise.IsValid() {
+		ips = append(ips, net.IP(s.cfg.Advertise.AsSlice()))
+	}
+	if s.pki, err = loadPKI(s.cfg.PKIDir, host, ips...); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return err
 	}
-	s.ln = ln
 	port := ln.Addr().(*net.TCPAddr).Port
+	lns := []net.Listener{ln}
+	if ip := net.ParseIP(host); s.cfg.Advertise.IsValid() && ip != nil && !ip.IsUnspecified() && !ip.Equal(net.IP(s.cfg.Advertise.AsSlice())) {
+		adv, err := listenFreebind(ctx, net.JoinHostPort(s.cfg.Advertise.String(), fmt.Sprint(port)))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on the advertised address: %w", err)
+		}
+		lns = append(lns, adv)
+	}
+	s.ln = ln
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
@@ -179,14 +210,32 @@ func (s *Server) Start(ctx context.Context) error {
 		},
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.http.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Println("peapod: API server:", err)
-		}
-	}()
+	for _, l := range lns {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.http.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Println("peapod: API server:", err)
+			}
+		}()
+	}
 	return nil
+}
+
+// listenFreebind listens on addr even before the address exists on the
+// host: the pod bridge, which carries the advertised address, comes with
+// the first pod.
+func listenFreebind(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // URL is where the server listens (https://host:port).
@@ -218,24 +267,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.wg.Wait()
 	return err
-}
-
-// authenticate lets through requests with a client certificate signed by
-// our CA; the health and version endpoints are public as upstream's
-// system:public-info-viewer makes them.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/version", "/healthz", "/livez", "/readyz":
-			next.ServeHTTP(w, r)
-			return
-		}
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-			s.writeError(w, unauthorized())
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func isTrue(v string) bool { return v == "1" || strings.EqualFold(v, "true") }

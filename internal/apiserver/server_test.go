@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 
 	"peapod/internal/controlplane"
 	"peapod/internal/registry"
+	"peapod/internal/satoken"
 	"peapod/internal/store"
 )
 
@@ -36,12 +38,23 @@ func startServer(t *testing.T) (*Server, *kubernetes.Clientset) {
 // startServerHistory keeps only history watch events (0: the default).
 func startServerHistory(t *testing.T, history int) (*Server, *kubernetes.Clientset) {
 	t.Helper()
+	return startServerWith(t, history, nil)
+}
+
+// startServerWith starts a server that signs and accepts service-account
+// tokens with tokens (nil: no tokens).
+func startServerWith(t *testing.T, history int, tokens *satoken.Keys) (*Server, *kubernetes.Clientset) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenBolt(filepath.Join(dir, "db"), store.BoltOptions{History: history, Scheme: registry.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Resources: registry.Resources(registry.DefaultServiceAllocator()), PKIDir: filepath.Join(dir, "pki"), Listen: "127.0.0.1:0", BookmarkInterval: 200 * time.Millisecond})
+	cfg := Config{Store: st, Resources: registry.Resources(registry.DefaultServiceAllocator(), nil), PKIDir: filepath.Join(dir, "pki"), Listen: "127.0.0.1:0", BookmarkInterval: 200 * time.Millisecond}
+	if tokens != nil {
+		cfg.Resources, cfg.Tokens = registry.Resources(registry.DefaultServiceAllocator(), tokens), tokens
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +81,7 @@ func startServerHistory(t *testing.T, history int) (*Server, *kubernetes.Clients
 // namespace controller against srv, as serve does.
 func startControlPlane(t *testing.T, ctx context.Context, srv *Server, cs *kubernetes.Clientset) {
 	t.Helper()
-	api, err := controlplane.APIAt(srv.URL(), registry.DefaultServiceAllocator().KubernetesIP())
+	api, err := controlplane.APIAt(srv.URL(), netip.MustParseAddr("10.88.0.1"), registry.DefaultServiceAllocator().KubernetesIP())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,14 +74,14 @@ func TestServer_ServiceAllocationAndAPIEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ep.Subsets) != 1 || ep.Subsets[0].Addresses[0].IP != "127.0.0.1" || fmt.Sprint(ep.Subsets[0].Ports[0].Port) != u.Port() {
-		t.Fatalf("kubernetes endpoints: %+v, want 127.0.0.1:%s", ep.Subsets, u.Port())
+	if len(ep.Subsets) != 1 || ep.Subsets[0].Addresses[0].IP != "10.88.0.1" || fmt.Sprint(ep.Subsets[0].Ports[0].Port) != u.Port() {
+		t.Fatalf("kubernetes endpoints: %+v, want 10.88.0.1:%s", ep.Subsets, u.Port())
 	}
 	sl, err := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=kubernetes"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sl.Items) != 1 || sl.Items[0].Endpoints[0].Addresses[0] != "127.0.0.1" || fmt.Sprint(*sl.Items[0].Ports[0].Port) != u.Port() {
+	if len(sl.Items) != 1 || sl.Items[0].Endpoints[0].Addresses[0] != "10.88.0.1" || fmt.Sprint(*sl.Items[0].Ports[0].Port) != u.Port() {
 		t.Fatalf("kubernetes endpointslices: %+v", sl.Items)
 	}
 }

@@ -18,8 +18,10 @@ import (
 
 	"peapod/internal/agent"
 	"peapod/internal/apiserver"
+	"peapod/internal/network"
 	"peapod/internal/podconnect"
 	"peapod/internal/registry"
+	"peapod/internal/satoken"
 	"peapod/internal/store"
 )
 
@@ -68,12 +70,24 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if err != nil {
 		return err
 	}
+	// Pods reach the API (the kubernetes Service's endpoint) and the node
+	// (its InternalIP) on their gateway, the bridge's address.
+	gateway, err := network.Gateway(g.podCIDR)
+	if err != nil {
+		return err
+	}
+	tokens, err := satoken.Load(filepath.Join(g.root, "pki"))
+	if err != nil {
+		return err
+	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:        st,
-		Resources:    registry.Resources(alloc),
+		Resources:    registry.Resources(alloc, tokens),
 		PKIDir:       filepath.Join(g.root, "pki"),
 		Listen:       f.listen,
 		KubernetesIP: alloc.KubernetesIP(),
+		Tokens:       tokens,
+		Advertise:    gateway,
 		Connect:      podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
 	})
 	if err != nil {
@@ -114,7 +128,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 
 	// The control plane's own objects and loops, before anything else
 	// writes: a pod applied after "ready" finds its namespace.
-	stopControlPlane, err := startControlPlane(ctx, srv, client, alloc.KubernetesIP(), inf, start, s.Err)
+	stopControlPlane, err := startControlPlane(ctx, srv, client, alloc.KubernetesIP(), gateway, inf, start, s.Err)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubernetes/pkg/kubelet/token"
 
 	"peapod/internal/agent"
 	"peapod/internal/runtime/conmon"
@@ -39,6 +40,8 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull ag
 			Network: podNet,
 			// ClusterFirst pods resolve through the cluster DNS.
 			ClusterDNS: nameservers,
+			// Projected tokens, cached and renewed as the kubelet does.
+			Tokens: token.NewManager(client),
 		},
 		Informers: inf,
 		Log:       slog.New(slog.NewTextHandler(s.Err, nil)),

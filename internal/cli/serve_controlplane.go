@@ -23,12 +23,12 @@ import (
 // startControlPlane writes the objects every cluster has and starts the
 // namespace controller and kube-controller-manager's workload controllers
 // on the process's informers; stop waits for them.
-func startControlPlane(ctx context.Context, srv *apiserver.Server, client kubernetes.Interface, kubernetesIP netip.Addr, inf informers.SharedInformerFactory, start func(), errOut io.Writer) (stop func(), err error) {
+func startControlPlane(ctx context.Context, srv *apiserver.Server, client kubernetes.Interface, kubernetesIP, advertise netip.Addr, inf informers.SharedInformerFactory, start func(), errOut io.Writer) (stop func(), err error) {
 	// The upstream controllers log through klog: their warnings and
 	// errors go to stderr with the rest of serve's log, their progress
 	// notes (kube-controller-manager's -v=0 Info lines) are left out.
 	klog.SetSlogLogger(slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	api, err := controlplane.APIAt(srv.URL(), kubernetesIP)
+	api, err := controlplane.APIAt(srv.URL(), advertise, kubernetesIP)
 	if err != nil {
 		return nil, err
 	}

@@ -16,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -273,11 +276,16 @@ func TestServeE2E_ServicesNodesEvents(t *testing.T) {
 		f[1] < fmt.Sprint(s.n.net.NodePort(0)) || f[1] > fmt.Sprint(s.n.net.NodePort(9)) {
 		t.Errorf("service web: %q, want a cluster IP of %s and a node port of %s", out, svcNet, s.n.net.NodePortRange())
 	}
+	// The API's endpoint and the node's address are the pods' gateway.
+	gw := s.n.gatewayIP()
 	ep := s.mustKubectl("get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}")
-	if !strings.HasPrefix(ep, "127.0.0.1:") {
-		t.Errorf("kubernetes endpoints: %q", ep)
+	if !strings.HasPrefix(ep, gw+":") {
+		t.Errorf("kubernetes endpoints: %q, want %s:PORT", ep, gw)
 	}
-	if out := s.mustKubectl("describe", "service", "kubernetes"); !regexp.MustCompile(`Endpoints:\s+127\.0\.0\.1:\d+`).MatchString(out) {
+	if out := s.mustKubectl("get", "nodes", "-o", "jsonpath={.items[0].status.addresses[0]}"); out != `{"address":"`+gw+`","type":"InternalIP"}` {
+		t.Errorf("node address %s, want InternalIP %s", out, gw)
+	}
+	if out := s.mustKubectl("describe", "service", "kubernetes"); !regexp.MustCompile(`Endpoints:\s+` + regexp.QuoteMeta(gw) + `:\d+`).MatchString(out) {
 		t.Errorf("describe service kubernetes:\n%s", out)
 	}
 	nodes := s.mustKubectl("get", "nodes", "-o", "wide")
@@ -344,5 +352,43 @@ func TestServeE2E_Informer(t *testing.T) {
 	})
 	if inf.LastSyncResourceVersion() == "" {
 		t.Error("no resourceVersion")
+	}
+}
+
+// A pod gets its service account's token, the cluster CA and its
+// namespace at the standard path, reaches the API through the kubernetes
+// Service, and the token authenticates it (read in its namespace, no
+// secrets).
+func TestServeE2E_ServiceAccountToken(t *testing.T) {
+	s := newServer(t)
+	s.apply(podYAML("app", "", "Always", "sleep 3600"))
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/app", "--timeout=60s")
+	dir := "/var/run/secrets/kubernetes.io/serviceaccount/"
+	if ns := s.mustKubectl("exec", "app", "--", "cat", dir+"namespace"); ns != "default" {
+		t.Errorf("namespace file %q", ns)
+	}
+	kc, err := clientcmd.LoadFromFile(s.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := kc.Clusters[kc.Contexts[kc.CurrentContext].Cluster]
+	if ca := s.mustKubectl("exec", "app", "--", "cat", dir+"ca.crt"); strings.TrimSpace(ca) != strings.TrimSpace(string(cluster.CertificateAuthorityData)) {
+		t.Errorf("ca.crt is not the cluster's CA:\n%s", ca)
+	}
+	if out, err := s.kubectl("exec", "app", "--", "sh", "-c", "echo | nc -w 3 kubernetes.default.svc 443"); err != nil {
+		t.Errorf("the API through the kubernetes Service: %v %s", err, out)
+	}
+	token := s.mustKubectl("exec", "app", "--", "cat", dir+"token")
+	cfg := &rest.Config{Host: cluster.Server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: cluster.CertificateAuthorityData}}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Pods("default").Get(ctx, "app", metav1.GetOptions{}); err != nil {
+		t.Errorf("the pod's token reads its pod: %v", err)
+	}
+	if _, err := cs.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the pod's token lists secrets: %v, want Forbidden", err)
 	}
 }

@@ -9,7 +9,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -29,7 +28,7 @@ var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-n
 // API is where the API server listens and the address of the Service
 // that fronts it.
 type API struct {
-	Host         string // the address clients in pods reach (0.0.0.0: 127.0.0.1)
+	Host         string // the address clients in pods reach
 	Port         int
 	KubernetesIP netip.Addr
 }
@@ -95,9 +94,6 @@ func kubernetesService(ctx context.Context, client kubernetes.Interface, api API
 // server's endpoint reconciler keeps them.
 func apiEndpoints(ctx context.Context, client kubernetes.Interface, api API) error {
 	host := api.Host
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
 	tcp := corev1.ProtocolTCP
 	name := "https"
 	p := int32(api.Port)
@@ -143,8 +139,9 @@ func apiEndpoints(ctx context.Context, client kubernetes.Interface, api API) err
 	return err
 }
 
-// APIAt describes the API server listening at rawURL (https://host:port).
-func APIAt(rawURL string, kubernetesIP netip.Addr) (API, error) {
+// APIAt describes the API server listening at rawURL (https://host:port)
+// that pods reach at advertise, on the same port.
+func APIAt(rawURL string, advertise, kubernetesIP netip.Addr) (API, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return API{}, err
@@ -153,5 +150,5 @@ func APIAt(rawURL string, kubernetesIP netip.Addr) (API, error) {
 	if err != nil {
 		return API{}, fmt.Errorf("API URL %q: no port", rawURL)
 	}
-	return API{Host: u.Hostname(), Port: port, KubernetesIP: kubernetesIP}, nil
+	return API{Host: advertise.String(), Port: port, KubernetesIP: kubernetesIP}, nil
 }

@@ -17,10 +17,10 @@ func TestBootstrap_FollowsTheAPI(t *testing.T) {
 		name string
 		api  API
 	}{
-		{"first start", API{Host: "0.0.0.0", Port: 6443, KubernetesIP: ip1}},
-		{"same again", API{Host: "0.0.0.0", Port: 6443, KubernetesIP: ip1}},
-		{"another port", API{Host: "127.0.0.2", Port: 7443, KubernetesIP: ip1}},
-		{"another service range", API{Host: "127.0.0.2", Port: 7443, KubernetesIP: ip2}},
+		{"first start", API{Host: "10.88.0.1", Port: 6443, KubernetesIP: ip1}},
+		{"same again", API{Host: "10.88.0.1", Port: 6443, KubernetesIP: ip1}},
+		{"another port and pod network", API{Host: "10.89.0.1", Port: 7443, KubernetesIP: ip1}},
+		{"another service range", API{Host: "10.89.0.1", Port: 7443, KubernetesIP: ip2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := Bootstrap(ctx, cs, tc.api); err != nil {
@@ -38,9 +38,6 @@ func TestBootstrap_FollowsTheAPI(t *testing.T) {
 				t.Errorf("service %s -> %s", svc.Spec.ClusterIP, svc.Spec.Ports[0].TargetPort.String())
 			}
 			host := tc.api.Host
-			if host == "0.0.0.0" {
-				host = "127.0.0.1" // pods reach the loopback listener through it
-			}
 			eps, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -60,12 +57,12 @@ func TestBootstrap_FollowsTheAPI(t *testing.T) {
 }
 
 func TestAPIAt(t *testing.T) {
-	ip := netip.MustParseAddr("10.96.0.1")
-	api, err := APIAt("https://127.0.0.1:6443", ip)
-	if err != nil || api.Host != "127.0.0.1" || api.Port != 6443 || api.KubernetesIP != ip {
+	ip, gw := netip.MustParseAddr("10.96.0.1"), netip.MustParseAddr("10.88.0.1")
+	api, err := APIAt("https://127.0.0.1:6443", gw, ip)
+	if err != nil || api.Host != "10.88.0.1" || api.Port != 6443 || api.KubernetesIP != ip {
 		t.Fatalf("%+v %v", api, err)
 	}
-	if _, err := APIAt("https://127.0.0.1", ip); err == nil {
+	if _, err := APIAt("https://127.0.0.1", gw, ip); err == nil {
 		t.Fatal("a URL without a port is accepted")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,6 +125,17 @@ func New(cfg Config) (*CNI, error) {
 		subnet:  subnet,
 		gateway: gateway,
 	}, nil
+}
+
+// Gateway is the bridge's address in the pod network cidr: the address
+// pods reach the node on.
+func Gateway(cidr string) (netip.Addr, error) {
+	_, gw, err := parseCIDR(cidr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, _ := netip.AddrFromSlice(gw)
+	return a, nil
 }
 
 // parseCIDR takes an IPv4 network with room for a gateway and a pod; the

@@ -2,10 +2,6 @@ package registry
 
 import (
 	"strconv"
-	"strings"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -51,15 +47,19 @@ func secretResource() *Resource {
 	return r
 }
 
-func serviceAccountResource() *Resource {
+func serviceAccountResource(tokens TokenIssuer) *Resource {
 	r := &Resource{
 		GroupVersion: corev1.SchemeGroupVersion, Resource: "serviceaccounts", Kind: "ServiceAccount", SingularName: "serviceaccount",
-		ShortNames: []string{"sa"}, Namespaced: true, Subresources: []string{"token"},
+		ShortNames: []string{"sa"}, Namespaced: true,
 		New:     func() runtime.Object { return &corev1.ServiceAccount{} },
 		NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		Fields:  fielder[*corev1.ServiceAccount](true, nil),
 	}
 	upstream{gvk: corev1.SchemeGroupVersion.WithKind("ServiceAccount"), newInternal: func() runtime.Object { return &core.ServiceAccount{} }, main: serviceaccount.Strategy}.apply(r)
+	if tokens != nil {
+		r.Subresources = []string{"token"}
+		r.Requests = map[string]Request{"token": tokenRequest(tokens)}
+	}
 	return r
 }
 
@@ -72,33 +72,7 @@ func endpointsResource() *Resource {
 		Fields:  fielder[*corev1.Endpoints](true, nil),
 	}
 	upstream{gvk: corev1.SchemeGroupVersion.WithKind("Endpoints"), newInternal: func() runtime.Object { return &core.Endpoints{} }, main: endpoint.Strategy}.apply(r)
-	allowAPIServerLoopback(r)
 	return r
-}
-
-// allowAPIServerLoopback lets default/kubernetes name the loopback
-// address serve listens on. kube-apiserver advertises a routable address
-// there; peapod serves on 127.0.0.1 only, and pods reach it through the
-// Service. Every other object keeps upstream's loopback rule.
-func allowAPIServerLoopback(r *Resource) {
-	validate, validateUpdate := r.Validate, r.ValidateUpdate
-	ignoreLoopback := func(obj runtime.Object, err error) error {
-		m, ok := obj.(metav1.Object)
-		se, isStatus := err.(*apierrors.StatusError)
-		if err == nil || !ok || m.GetNamespace() != "default" || m.GetName() != "kubernetes" || !isStatus || se.ErrStatus.Details == nil {
-			return err
-		}
-		for _, c := range se.ErrStatus.Details.Causes {
-			if !strings.Contains(c.Message, "may not be in the loopback range") {
-				return err
-			}
-		}
-		return nil
-	}
-	r.Validate = func(obj runtime.Object) error { return ignoreLoopback(obj, validate(obj)) }
-	r.ValidateUpdate = func(obj, old runtime.Object, sub string) error {
-		return ignoreLoopback(obj, validateUpdate(obj, old, sub))
-	}
 }
 
 func endpointSliceResource() *Resource {
@@ -110,7 +84,6 @@ func endpointSliceResource() *Resource {
 		Fields:     fielder[*discoveryv1.EndpointSlice](true, nil),
 	}
 	upstream{gvk: discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"), newInternal: func() runtime.Object { return &discovery.EndpointSlice{} }, main: endpointslice.Strategy}.apply(r)
-	allowAPIServerLoopback(r)
 	return r
 }
 

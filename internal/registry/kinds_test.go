@@ -18,7 +18,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func resourceFor(t *testing.T, name string) *Resource {
 	t.Helper()
-	for _, r := range Resources(DefaultServiceAllocator()) {
+	for _, r := range Resources(DefaultServiceAllocator(), nil) {
 		if r.Resource == name {
 			return r
 		}
@@ -44,7 +44,7 @@ func TestResources(t *testing.T) {
 		"endpointslices": {"EndpointSlice", "", true}, "replicationcontrollers": {"ReplicationController", "rc", true},
 		"replicasets": {"ReplicaSet", "rs", true}, "deployments": {"Deployment", "deploy", true}, "jobs": {"Job", "", true},
 	}
-	rs := Resources(DefaultServiceAllocator())
+	rs := Resources(DefaultServiceAllocator(), nil)
 	if len(rs) != len(want) {
 		t.Fatalf("%d resources, want %d", len(rs), len(want))
 	}
@@ -324,24 +324,21 @@ func TestValidateKinds(t *testing.T) {
 	}
 }
 
-// default/kubernetes may name the loopback address serve listens on;
-// any other Endpoints or EndpointSlice keeps kube-apiserver's rule.
-func TestEndpoints_APIServerLoopback(t *testing.T) {
-	ep := func(name string) *corev1.Endpoints {
+// Endpoints on loopback are refused, default/kubernetes's too, as
+// kube-apiserver refuses them: serve advertises its pods' gateway there.
+func TestEndpoints_Loopback(t *testing.T) {
+	ep := func(name, ip string) *corev1.Endpoints {
 		return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Subsets: []corev1.EndpointSubset{{
-			Addresses: []corev1.EndpointAddress{{IP: "127.0.0.1"}}, Ports: []corev1.EndpointPort{{Name: "https", Port: 6443, Protocol: corev1.ProtocolTCP}},
+			Addresses: []corev1.EndpointAddress{{IP: ip}}, Ports: []corev1.EndpointPort{{Name: "https", Port: 6443, Protocol: corev1.ProtocolTCP}},
 		}}}
 	}
 	r := resourceFor(t, "endpoints")
-	if err := r.Validate(ep("kubernetes")); err != nil {
-		t.Errorf("default/kubernetes on loopback: %v", err)
+	for _, name := range []string{"kubernetes", "web"} {
+		if err := r.Validate(ep(name, "127.0.0.1")); err == nil || !strings.Contains(err.Error(), "may not be in the loopback range") {
+			t.Errorf("%s on loopback: %v, want the loopback refusal", name, err)
+		}
 	}
-	if err := r.Validate(ep("web")); err == nil || !strings.Contains(err.Error(), "may not be in the loopback range") {
-		t.Errorf("another Endpoints on loopback: %v, want the loopback refusal", err)
-	}
-	bad := ep("kubernetes")
-	bad.Subsets[0].Ports[0].Port = 0
-	if err := r.Validate(bad); err == nil {
-		t.Error("default/kubernetes with a bad port passed: only the loopback rule is waived")
+	if err := r.Validate(ep("kubernetes", "10.88.0.1")); err != nil {
+		t.Errorf("default/kubernetes on the pods' gateway: %v", err)
 	}
 }

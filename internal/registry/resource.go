@@ -111,6 +111,15 @@ type Resource struct {
 	// Actions are the subresources a client POSTs an object of another
 	// kind to, which change the stored object (pods/binding).
 	Actions map[string]Action
+	// Requests are the subresources a client POSTs an object of another
+	// kind to and gets one back, made from the stored object, which
+	// stays as it is (serviceaccounts/token).
+	Requests map[string]Request
+	// Admit is the kind's mutating admission on create (a pod's service
+	// account and token volume): after the namespace check, before the
+	// strategy, as kube-apiserver's admission chain runs; lookup reads
+	// what it depends on.
+	Admit func(obj runtime.Object, lookup Lookup) error
 	// Scope marks the kind namespaced objects live in: creating one in a
 	// missing or terminating namespace is refused, as the API server's
 	// NamespaceLifecycle admission does.
@@ -152,6 +161,13 @@ type Action struct {
 	Apply func(cur, in runtime.Object) error
 }
 
+// Request is a POSTed subresource answered with an object: In makes the
+// object posted, Serve makes the answer from the stored object cur.
+type Request struct {
+	In    func() runtime.Object
+	Serve func(cur, in runtime.Object, lookup Lookup, now time.Time) (runtime.Object, error)
+}
+
 // GroupVersionResource names the resource.
 func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
 	return r.GroupVersion.WithResource(r.Resource)
@@ -173,8 +189,10 @@ func (r *Resource) SupportsField(label string) bool {
 	return ok
 }
 
-// Resources are the kinds peapod serves; services allocate from alloc.
-func Resources(alloc ServiceAllocator) []*Resource {
+// Resources are the kinds peapod serves; services allocate from alloc,
+// service accounts' tokens are signed by tokens (nil: no
+// serviceaccounts/token).
+func Resources(alloc ServiceAllocator, tokens TokenIssuer) []*Resource {
 	return []*Resource{
 		podResource(),
 		configMapResource(),
@@ -184,7 +202,7 @@ func Resources(alloc ServiceAllocator) []*Resource {
 		namespaceResource(),
 		nodeResource(),
 		eventResource(),
-		serviceAccountResource(),
+		serviceAccountResource(tokens),
 		endpointSliceResource(),
 		replicationControllerResource(),
 		replicaSetResource(),

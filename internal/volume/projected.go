@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -40,8 +41,7 @@ func setUpProjected(podDir string, pod *corev1.Pod, name string, src *corev1.Pro
 		case s.DownwardAPI != nil:
 			part, err = downwardAPIPayload(s.DownwardAPI.Items, pod, objs.Allocatable, mode)
 		case s.ServiceAccountToken != nil:
-			// Tokens need an API server to issue them.
-			err = errors.New("serviceAccountToken projection not supported yet")
+			part, err = tokenPayload(s.ServiceAccountToken, pod, objs.Tokens, mode)
 		case s.ClusterTrustBundle != nil:
 			if s.ClusterTrustBundle.Optional == nil || !*s.ClusterTrustBundle.Optional {
 				err = errors.New("clusterTrustBundle projection not supported yet")
@@ -61,4 +61,31 @@ func setUpProjected(podDir string, pod *corev1.Pod, name string, src *corev1.Pro
 		return "", err
 	}
 	return setUpAtomic(podDir, projectedPlugin, name, pod, files, true)
+}
+
+// tokenPayload is a serviceAccountToken projection: a token of the pod's
+// service account bound to the pod, as the kubelet requests it. With an
+// fsGroup it is 0600 before the group's read bit is added, as upstream.
+func tokenPayload(src *corev1.ServiceAccountTokenProjection, pod *corev1.Pod, tokens Tokens, mode int32) (payload, error) {
+	if tokens == nil {
+		return nil, errors.New("serviceAccountToken: no API server to issue tokens")
+	}
+	var auds []string
+	if src.Audience != "" {
+		auds = []string{src.Audience}
+	}
+	tr, err := tokens.GetServiceAccountToken(pod.Namespace, pod.Spec.ServiceAccountName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{
+			Audiences:         auds,
+			ExpirationSeconds: src.ExpirationSeconds,
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID},
+		},
+	})
+	if err != nil {
+		return nil, err // the token manager says "failed to fetch token"
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.FSGroup != nil {
+		mode = 0o600
+	}
+	return payload{src.Path: {data: []byte(tr.Status.Token), mode: mode}}, nil
 }

@@ -308,7 +308,7 @@ func TestSetUp_Projected(t *testing.T) {
 				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "gone"}}},
 				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
 			},
-			wantErr: "sources[0]: configmap \"gone\" not found\nsources[1]: secret \"gone\" not found\nsources[2]: serviceAccountToken projection not supported yet",
+			wantErr: "sources[0]: configmap \"gone\" not found\nsources[1]: secret \"gone\" not found\nsources[2]: serviceAccountToken: no API server to issue tokens",
 		},
 		{
 			name: "optional clusterTrustBundle skipped",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -35,6 +36,14 @@ type Source struct {
 	// Allocatable is the node's allocatable resources, which downwardAPI
 	// resourceFieldRefs report for unset limits.
 	Allocatable corev1.ResourceList
+	// Tokens issues serviceAccountToken projections' tokens (the
+	// kubelet's token manager, caching and renewing them); nil: none.
+	Tokens Tokens
+}
+
+// Tokens gets a service account's token through the TokenRequest API.
+type Tokens interface {
+	GetServiceAccountToken(namespace, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
 }
 
 // SetUp prepares every volume of pod under podDir and returns the host path
