@@ -72,7 +72,8 @@ type Node struct {
 	client    kubernetes.Interface
 	pods      corelisters.PodLister
 	objects   Objects
-	informers struct{ pods, configMaps, secrets, services cache.SharedIndexInformer }
+	informers struct{ pods, configMaps, secrets, services, nodes cache.SharedIndexInformer }
+	nodes     corelisters.NodeLister
 	kubelet   record.EventRecorder
 	scheduler record.EventRecorder
 	log       *slog.Logger
@@ -88,7 +89,11 @@ type Node struct {
 	finished map[types.UID]bool // ran to the end here; never run again
 	deleting map[types.UID]bool // final delete under way
 	binding  map[types.UID]bool
-	noBind   atomic.Bool // the API server has no pods/binding
+	// assumed are pods bound here that the informer may not show bound
+	// yet: they count against what is left, as the scheduler's assumed
+	// pods do.
+	assumed map[types.UID]*corev1.Pod
+	noBind  atomic.Bool // the API server has no pods/binding
 }
 
 // podWorker is the node's handle on one running worker.
@@ -189,11 +194,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		cfg: cfg, client: cfg.Client, log: cfg.Log.With("node", cfg.Name),
 		shutdown: make(chan struct{}),
 		workers:  map[types.UID]*podWorker{}, finished: map[types.UID]bool{},
-		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{},
+		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{}, assumed: map[types.UID]*corev1.Pod{},
 	}
 	core := cfg.Informers.Core().V1()
 	n.informers.pods, n.informers.configMaps = core.Pods().Informer(), core.ConfigMaps().Informer()
 	n.informers.secrets, n.informers.services = core.Secrets().Informer(), core.Services().Informer()
+	n.informers.nodes, n.nodes = core.Nodes().Informer(), core.Nodes().Lister()
 	n.pods = core.Pods().Lister()
 	n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
 	return n, nil
@@ -243,9 +249,13 @@ func (n *Node) Run(ctx context.Context) error {
 			DeleteFunc: func(obj any) {
 				if pod := asPod(obj); pod != nil && pod.Spec.NodeName == cfg.Name {
 					n.podGone(pod)
+					// What it held (resources, host ports) is free.
+					n.bindPending(ctx)
 				}
 			},
 		}},
+		// A node's labels, taints or resources change what fits on it.
+		{n.informers.nodes, cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) { n.bindPending(ctx) }}},
 		{n.informers.configMaps, objectChanged},
 		{n.informers.secrets, objectChanged},
 	} {
@@ -256,7 +266,7 @@ func (n *Node) Run(ctx context.Context) error {
 		defer func() { _ = h.inf.RemoveEventHandler(reg) }()
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), n.informers.pods.HasSynced, n.informers.configMaps.HasSynced,
-		n.informers.secrets.HasSynced, n.informers.services.HasSynced) {
+		n.informers.secrets.HasSynced, n.informers.services.HasSynced, n.informers.nodes.HasSynced) {
 		n.stop()
 		if ctx.Err() != nil {
 			return nil // stopped while starting

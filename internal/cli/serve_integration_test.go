@@ -360,3 +360,43 @@ func TestServe_KillNineKeepsPods(t *testing.T) {
 	s.mustKubectl("wait", "--for=condition=Ready", "pods", "--all", "--timeout=60s")
 	s.mustKubectl("delete", "pods", "--all", "--timeout=90s")
 }
+
+// Pods that do not fit the node stay Pending with the scheduler's
+// PodScheduled=False reason, and are bound once they fit: a nodeSelector
+// the node gets the label for, scheduling gates that are removed, and a
+// request larger than the node.
+func TestServe_Scheduling(t *testing.T) {
+	s := newServer(t)
+	withSpec := func(name, spec string) string {
+		return strings.Replace(podYAML(name, "", "Always", "sleep 3600"), "spec:\n", "spec:\n"+spec, 1)
+	}
+	s.apply(withSpec("selective", "  nodeSelector: {peapod-test: \"yes\"}\n"))
+	s.apply(withSpec("gated", "  schedulingGates: [{name: example.com/hold}]\n"))
+	s.apply(strings.Replace(podYAML("huge", "", "Always", "sleep 3600"), "    imagePullPolicy: IfNotPresent\n",
+		"    imagePullPolicy: IfNotPresent\n    resources: {requests: {cpu: \"1000\"}}\n", 1))
+	cond := func(pod string) string {
+		return s.mustKubectl("get", "pod", pod, "-o", `jsonpath={.spec.nodeName}|{.status.conditions[?(@.type=="PodScheduled")].status}|{.status.conditions[?(@.type=="PodScheduled")].reason}|{.status.conditions[?(@.type=="PodScheduled")].message}`)
+	}
+	for pod, want := range map[string]string{
+		"selective": "|False|Unschedulable|0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+		"gated":     "|False|SchedulingGated|Scheduling is blocked due to non-empty scheduling gates",
+		"huge":      "|False|Unschedulable|0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+	} {
+		eventually(t, 30*time.Second, pod+" unschedulable", func() (bool, string) {
+			got := cond(pod)
+			return got == want, got
+		})
+	}
+	if out := s.mustKubectl("get", "events", "--field-selector", "reason=FailedScheduling,involvedObject.name=huge", "-o", "jsonpath={.items[*].message}"); !strings.Contains(out, "Insufficient cpu") {
+		t.Errorf("FailedScheduling events of huge: %q", out)
+	}
+	s.mustKubectl("label", "node", hostname(t), "peapod-test=yes")
+	t.Cleanup(func() { s.kubectl("label", "node", hostname(t), "peapod-test-") })
+	s.mustKubectl("patch", "pod", "gated", "--type=json", "-p", `[{"op":"remove","path":"/spec/schedulingGates"}]`)
+	for _, pod := range []string{"selective", "gated"} {
+		s.mustKubectl("wait", "--for=condition=Ready", "pod/"+pod, "--timeout=60s")
+	}
+	if got := cond("huge"); !strings.HasPrefix(got, "|False|Unschedulable|") {
+		t.Errorf("huge: %q, still unschedulable", got)
+	}
+}

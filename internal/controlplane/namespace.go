@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,17 +94,32 @@ func (c *Namespaces) Run(ctx context.Context) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	for {
-		name, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		if again := c.sync(ctx, name); again {
-			c.queue.AddAfter(name, emptyRetry)
-		}
-		c.queue.Done(name)
+	// Several workers, as kube-controller-manager runs the namespace and
+	// service-account controllers: a namespace being emptied must not
+	// hold up a new one's default ServiceAccount, which its pods wait
+	// for. The queue never gives one namespace to two workers.
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				name, quit := c.queue.Get()
+				if quit {
+					return
+				}
+				if again := c.sync(ctx, name); again {
+					c.queue.AddAfter(name, emptyRetry)
+				}
+				c.queue.Done(name)
+			}
+		}()
 	}
+	wg.Wait()
 }
+
+// workers is how many namespaces are synced at once.
+const workers = 5
 
 // sync brings one namespace to what it should be; again asks for another
 // look soon (content still going, or a write failed).
