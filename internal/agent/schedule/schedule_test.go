@@ -65,11 +65,17 @@ func TestDecide(t *testing.T) {
 				p.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 			})},
 		{name: "an untolerated NoSchedule taint", pod: pod(nil),
-			node:   node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}} }),
+			node: node(func(n *corev1.Node) {
+				n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+			}),
 			reason: "Unschedulable", message: "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}." + notHelpful},
 		{name: "a PreferNoSchedule taint does not filter", pod: pod(nil),
-			node: node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "soft", Effect: corev1.TaintEffectPreferNoSchedule}} })},
-		{name: "a tolerated taint", node: node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoExecute}} }),
+			node: node(func(n *corev1.Node) {
+				n.Spec.Taints = []corev1.Taint{{Key: "soft", Effect: corev1.TaintEffectPreferNoSchedule}}
+			})},
+		{name: "a tolerated taint", node: node(func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoExecute}}
+		}),
 			pod: pod(func(p *corev1.Pod) {
 				p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu"}}
 			})},
