@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
+
+	metainternalversionscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -63,13 +68,42 @@ func fieldManager(r *http.Request) string {
 }
 
 func dryRun(r *http.Request) (bool, error) {
-	vs := r.URL.Query()["dryRun"]
-	for _, v := range vs {
-		if v != metav1.DryRunAll {
-			return false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
+	q := r.URL.Query()
+	var (
+		opts runtime.Object
+		errs func() field.ErrorList
+		kind string
+	)
+	switch r.Method {
+	case http.MethodPost:
+		o := &metav1.CreateOptions{}
+		opts, kind, errs = o, "CreateOptions", func() field.ErrorList { return metav1validation.ValidateCreateOptions(o) }
+	case http.MethodPut:
+		o := &metav1.UpdateOptions{}
+		opts, kind, errs = o, "UpdateOptions", func() field.ErrorList { return metav1validation.ValidateUpdateOptions(o) }
+	case http.MethodPatch:
+		o := &metav1.PatchOptions{}
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		pt := types.PatchType(mt)
+		opts, kind, errs = o, "PatchOptions", func() field.ErrorList { return metav1validation.ValidatePatchOptions(o, pt) }
+	default:
+		vs := q["dryRun"]
+		for _, v := range vs {
+			if v != metav1.DryRunAll {
+				return false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
+			}
 		}
+		return len(vs) > 0, nil
 	}
-	return len(vs) > 0, nil
+	// As kube-apiserver: the options are decoded from the query, then
+	// validated (an unknown dryRun or fieldValidation is a 422 on them).
+	if err := metainternalversionscheme.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, opts); err != nil {
+		return false, apierrors.NewBadRequest(err.Error())
+	}
+	if e := errs(); len(e) > 0 {
+		return false, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: kind}, "", e)
+	}
+	return len(q["dryRun"]) > 0, nil
 }
 
 // generateName appends five random characters, as the API server's

@@ -43,7 +43,7 @@ func podResource() *Resource {
 			return Deletion{Grace: podGrace(pod, opts)}, nil
 		},
 		ReturnDeleted: true,
-		Admit:         admitServiceAccount,
+		Admit:         admitPod,
 		New:           func() runtime.Object { return &corev1.Pod{} },
 		NewList:       func() runtime.Object { return &corev1.PodList{} },
 		Fields: fielder(true, func(pod *corev1.Pod, set fields.Set) {

@@ -74,8 +74,7 @@ func admitServiceAccount(obj runtime.Object, lookup Lookup) error {
 		err = wrongType("ServiceAccount", o)
 	}
 	if err != nil {
-		return apierrors.NewForbidden(podsGVR.GroupResource(), pod.Name,
-			fmt.Errorf("error looking up service account %s/%s: %w", pod.Namespace, pod.Spec.ServiceAccountName, err))
+		return forbidPod(pod, fmt.Errorf("error looking up service account %s/%s: %w", pod.Namespace, pod.Spec.ServiceAccountName, err))
 	}
 	if automount(sa, pod) {
 		mountToken(pod)

@@ -84,6 +84,9 @@ func (a ServiceAllocator) KubernetesIP() netip.Addr { return a.addrAt(1) }
 // Invalid "provided IP is already allocated" / "provided port is already
 // allocated" / not in the valid range, and InternalError "range is full".
 func (a ServiceAllocator) Allocate(svc *corev1.Service, existing []corev1.Service) error {
+	if err := a.checkFamilies(svc); err != nil {
+		return err
+	}
 	usedIPs, usedPorts := map[netip.Addr]bool{}, map[int32]bool{}
 	for i := range existing {
 		o := &existing[i]
@@ -111,6 +114,25 @@ func (a ServiceAllocator) Allocate(svc *corev1.Service, existing []corev1.Servic
 		return err
 	}
 	return a.allocatePorts(svc, usedPorts, hash)
+}
+
+// checkFamilies refuses what a single-stack IPv4 cluster cannot give, as
+// the service storage's allocator does: another family, or dual-stack
+// required.
+func (a ServiceAllocator) checkFamilies(svc *corev1.Service) error {
+	var errs field.ErrorList
+	if p := svc.Spec.IPFamilyPolicy; p != nil && *p == corev1.IPFamilyPolicyRequireDualStack {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilyPolicy"), *p, "this cluster is not configured for dual-stack services"))
+	}
+	for i, f := range svc.Spec.IPFamilies {
+		if f != corev1.IPv4Protocol {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilies").Index(i), f, fmt.Sprintf("ipfamily %v is not configured on cluster", f)))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name, errs)
 }
 
 func (a ServiceAllocator) allocateIP(svc *corev1.Service, used map[netip.Addr]bool, hash uint64) error {
