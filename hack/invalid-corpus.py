@@ -11,13 +11,15 @@ import copy, json, os, sys
 
 cases = []
 
-def case(name, path, obj, code, field=None, method="POST", raw=None, query=""):
+def case(name, path, obj, code, field=None, method="POST", raw=None, query="", reason=None):
     c = {"name": name, "method": method, "path": path + query, "code": code}
+    if reason is not None:
+        c["reason"] = reason
     if field is not None:
         c["field"] = field
     if raw is not None:
         c["raw"] = raw
-    else:
+    elif obj is not None:
         c["object"] = obj
     cases.append(c)
 
@@ -435,6 +437,23 @@ def EV(desc, muts, field, code=422):
 EV("involvedObject in another namespace", [(["involvedObject", "namespace"], "other")], "involvedObject.namespace")
 EV("name with upper case", [(["metadata", "name"], "Event")], "metadata.name")
 EV("namespace unlike the involved object's, which has none", [(["involvedObject", "namespace"], DELETE)], "involvedObject.namespace")
+
+# --- Options of other verbs, on what is stored ----------------------------
+CMS = NS + "/configmaps"
+case("list: limit not a number", CMS, None, 400, method="GET", query="?limit=ten")
+case("list: resourceVersionMatch without a resourceVersion", CMS, None, 422, "resourceVersionMatch", method="GET", query="?resourceVersionMatch=Exact")
+case("list: resourceVersionMatch bogus", CMS, None, 422, "resourceVersionMatch", method="GET", query="?resourceVersion=1&resourceVersionMatch=Sometimes")
+case("list: label selector that does not parse", CMS, None, 400, method="GET", query="?labelSelector=a%20in%20(")
+case("list: field selector on an unsupported field", CMS, None, 400, method="GET", query="?fieldSelector=data.k%3Dv")
+case("watch: resourceVersionMatch set", CMS, None, 422, "resourceVersionMatch", method="GET", query="?watch=true&resourceVersion=1&resourceVersionMatch=NotOlderThan")
+case("delete: propagationPolicy Bogus keeps the object", CMS + "/kube-root-ca.crt", None, 422, "propagationPolicy", method="DELETE", query="?propagationPolicy=Bogus")
+case("delete: dryRun Sometimes", CMS + "/kube-root-ca.crt", None, 422, "dryRun", method="DELETE", query="?dryRun=Sometimes")
+case("delete: orphanDependents and propagationPolicy", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "DeleteOptions", "orphanDependents": True, "propagationPolicy": "Background"}, 422, "propagationPolicy", method="DELETE")
+case("delete: body that is not DeleteOptions", CMS + "/kube-root-ca.crt", None, 400, method="DELETE", raw="{not json")
+case("update: name unlike the URL's", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}}, 400, method="PUT")
+case("update: a stale resourceVersion", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "resourceVersion": "1"}}, 409, method="PUT")
+case("update: fieldValidation=Bogus", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}}, 422, "fieldValidation", method="PUT", query="?fieldValidation=Bogus")
+case("create: an existing name", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}}, 409, reason="AlreadyExists")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "apiserver", "testdata", "invalid", "corpus.jsonl")
 with open(out, "w") as f:

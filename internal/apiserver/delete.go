@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	metainternalversionscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -61,25 +64,15 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 		}
 		opts = o
 	}
-	qv := r.URL.Query()
-	if g := qv.Get("gracePeriodSeconds"); g != "" {
-		v, err := strconv.ParseInt(g, 10, 64)
-		if err != nil {
-			return nil, false, badRequestf("invalid gracePeriodSeconds %q", g)
+	if len(strings.TrimSpace(string(body))) == 0 {
+		// As kube-apiserver: the query holds the options only when the
+		// body does not.
+		if err := metainternalversionscheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
+			return nil, false, apierrors.NewBadRequest(err.Error())
 		}
-		opts.GracePeriodSeconds = &v
 	}
-	if p := qv.Get("propagationPolicy"); p != "" {
-		pp := metav1.DeletionPropagation(p)
-		opts.PropagationPolicy = &pp
-	}
-	if len(qv["dryRun"]) > 0 {
-		opts.DryRun = qv["dryRun"]
-	}
-	for _, v := range opts.DryRun {
-		if v != metav1.DryRunAll {
-			return nil, false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
-		}
+	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {
+		return nil, false, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs)
 	}
 	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
 		z := int64(0)

@@ -4,6 +4,11 @@ import (
 	"net/http"
 	"strconv"
 
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metainternalversionscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
+	metainternalversionvalidation "k8s.io/apimachinery/pkg/apis/meta/internalversion/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,7 +99,25 @@ func partial(obj runtime.Object) *metav1.PartialObjectMetadata {
 	return p
 }
 
+// listOptions checks a list or watch's query as kube-apiserver decodes
+// and validates it: 400 for what does not parse, 422 on ListOptions for
+// a combination it refuses (resourceVersionMatch without a version).
+func listOptions(r *http.Request) error {
+	var opts metainternalversion.ListOptions
+	if err := metainternalversionscheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, &opts); err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if errs := metainternalversionvalidation.ValidateListOptions(&opts, false); len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
+	}
+	return nil
+}
+
 func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
+	if err := listOptions(r); err != nil {
+		s.writeError(w, err)
+		return
+	}
 	pred, err := s.selectors(r, q.res)
 	if err != nil {
 		s.writeError(w, err)

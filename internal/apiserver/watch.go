@@ -20,6 +20,10 @@ import (
 const minRequestTimeout = 30 * time.Minute
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
+	if err := listOptions(r); err != nil {
+		s.writeError(w, err)
+		return
+	}
 	pred, err := s.selectors(r, q.res)
 	if err != nil {
 		s.writeError(w, err)
