@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"peapod/internal/apiserver/openapi"
 	"peapod/internal/registry"
 	"runtime"
 	"sort"
@@ -163,47 +164,6 @@ func (s *Server) serveResourceList(w http.ResponseWriter, gv metav1.GroupVersion
 	s.writeJSON(w, http.StatusOK, list)
 }
 
-// openAPIDocs builds, per group-version, the smallest OpenAPI v3 document
-// kubectl's validation needs: one PATCH operation per kind that declares
-// the fieldValidation parameter, so kubectl leaves validation to the
-// server (strict decoding). No schemas: partial schemas would make
-// kubectl compute wrong patches; without them it uses its compiled-in types.
-func (s *Server) openAPIDocs() map[string][]byte {
-	out := map[string][]byte{}
-	for _, gv := range s.groupVersions() {
-		prefix := "apis/" + gv.Group + "/" + gv.Version
-		if gv.Group == "" {
-			prefix = "api/" + gv.Version
-		}
-		paths := map[string]any{}
-		for _, r := range s.resourcesOf(gv) {
-			p := "/" + prefix + "/" + r.Resource.Resource + "/{name}"
-			if r.Namespaced {
-				p = "/" + prefix + "/namespaces/{namespace}/" + r.Resource.Resource + "/{name}"
-			}
-			paths[p] = map[string]any{
-				"patch": map[string]any{
-					"operationId": "patch" + r.Kind,
-					"parameters": []any{
-						map[string]any{"name": "fieldValidation", "in": "query", "schema": map[string]any{"type": "string", "uniqueItems": true}},
-						map[string]any{"name": "fieldManager", "in": "query", "schema": map[string]any{"type": "string", "uniqueItems": true}},
-					},
-					"responses":                       map[string]any{"200": map[string]any{"description": "OK"}},
-					"x-kubernetes-action":             "patch",
-					"x-kubernetes-group-version-kind": map[string]string{"group": gv.Group, "version": gv.Version, "kind": r.Kind},
-				},
-			}
-		}
-		doc, _ := json.Marshal(map[string]any{
-			"openapi": "3.0.0",
-			"info":    map[string]string{"title": "Kubernetes", "version": Version.GitVersion},
-			"paths":   paths,
-		})
-		out[prefix] = doc
-	}
-	return out
-}
-
 func docHash(doc []byte) string {
 	return fmt.Sprintf("%X", sha512.Sum512(doc))
 }
@@ -222,7 +182,7 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, ok := s.openapi[p]
 	if !ok {
-		http.NotFound(w, r)
+		s.writeError(w, notFoundPath())
 		return
 	}
 	h := docHash(doc)
@@ -230,7 +190,38 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/openapi/v3/"+p+"?hash="+h, http.StatusMovedPermanently)
 		return
 	}
-	w.Header().Set("Etag", `"`+h+`"`)
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(doc)
+	writeDoc(w, r, h, "application/json", doc)
+}
+
+// serveOpenAPIV2 serves the v2 document, as protobuf to the clients that
+// ask for it (client-go's discovery) and as JSON otherwise.
+func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
+	doc, ct := openapi.V2(), "application/json"
+	if strings.Contains(r.Header.Get("Accept"), "protobuf") {
+		doc, ct = openapi.V2Proto(), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+	}
+	writeDoc(w, r, docHash(doc), ct, doc)
+}
+
+// writeDoc writes a gzipped document, as it is to a client that takes
+// gzip and uncompressed otherwise, with its ETag.
+func writeDoc(w http.ResponseWriter, r *http.Request, etag, contentType string, gz []byte) {
+	w.Header().Set("Etag", `"`+etag+`"`)
+	w.Header().Set("Vary", "Accept, Accept-Encoding")
+	if r.Header.Get("If-None-Match") == `"`+etag+`"` {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz)
+		return
+	}
+	data, err := openapi.Gunzip(gz)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Write(data)
 }

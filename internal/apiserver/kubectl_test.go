@@ -103,6 +103,15 @@ func TestKubectl(t *testing.T) {
 	bad := k.write("bad.yaml", strings.Replace(podYAML, "image: nginx:1.27", "image: nginx:1.27\n    bogus: 1", 1))
 	wantMatch(t, "apply --validate=strict", k.run(true, "apply", "--validate=strict", "-f", bad),
 		`strict decoding error: unknown field "spec\.containers\[0\]\.bogus"`)
+	// The OpenAPI documents: explain, and kubectl's own refusal of what
+	// the server does not serve.
+	wantMatch(t, "explain", k.ok("explain", "pod.spec.initContainers.restartPolicy"),
+		`KIND:\s+Pod\nVERSION:\s+v1\n`, `FIELD: restartPolicy <string>`, `RestartPolicy defines the restart behavior of individual containers`)
+	wantMatch(t, "explain deployment", k.ok("explain", "deployments.spec.strategy"), `GROUP:\s+apps\n`, `FIELD: strategy <DeploymentStrategy>`)
+	wantMatch(t, "explain --output=plaintext-openapiv2", k.ok("explain", "pod.spec.restartPolicy", "--output=plaintext-openapiv2"), `FIELD:\s+restartPolicy <string>`)
+	unknown := k.write("cron.yaml", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec: {schedule: '* * * * *', jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: x}]}}}}}\n")
+	wantMatch(t, "apply of a kind not served", k.run(true, "apply", "--validate=false", "-f", unknown), `no matches for kind "CronJob" in version "batch/v1"`)
+	wantMatch(t, "client-side validation", k.run(true, "create", "--validate=true", "-f", bad), `unknown field "spec\.containers\[0\]\.bogus"`)
 	wantMatch(t, "get -A --show-labels", k.ok("get", "pods", "-A", "--show-labels"), `\ndefault\s+web\s+0/1\s+Pending\s+0\s+\S+\s+app=web\n`)
 
 	wantMatch(t, "create configmap", k.ok("create", "configmap", "x", "--from-literal=a=b"), `^configmap/x created\n$`)

@@ -56,6 +56,8 @@ func (s *Server) routes() http.Handler {
 			s.serveAPIs(w, r)
 		case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
 			s.serveOpenAPI(w, r)
+		case p == "/openapi/v2":
+			s.serveOpenAPIV2(w, r)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
 			defer s.recoverPanic(w, r)
 			s.serveResource(w, r, p)

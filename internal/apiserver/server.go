@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/rest"
 
+	"peapod/internal/apiserver/openapi"
 	"peapod/internal/registry"
 	"peapod/internal/store"
 )
@@ -79,7 +80,7 @@ type Server struct {
 	pki       *pki
 	tokens    authenticator.Token
 	handler   http.Handler
-	openapi   map[string][]byte // group-version path ("api/v1") -> document
+	openapi   map[string][]byte // group-version path ("api/v1") -> gzipped v3 document
 
 	ln   net.Listener
 	http *http.Server
@@ -147,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.openapi = s.openAPIDocs()
+	s.openapi = openapi.V3()
 	s.handler = s.routes()
 	return s, nil
 }
