@@ -98,7 +98,7 @@ func authorize(r *http.Request, q *request) error {
 	v := verb(r, q)
 	ns, _, err := serviceaccount.SplitUsername(u.GetName())
 	read := v == "get" || v == "list" || v == "watch"
-	if err == nil && read && q.namespace == ns && q.res.Namespaced && q.res.Resource.Resource != "secrets" && (q.subresource == "" || q.subresource == "status") {
+	if err == nil && read && q.namespace == ns && q.res.Namespaced && !q.res.Credentials && (q.subresource == "" || q.subresource == "status") {
 		return nil
 	}
 	gr := schema.GroupResource{Group: q.res.GroupVersion.Group, Resource: q.res.Resource.Resource}

@@ -41,7 +41,10 @@ type Namespaces struct {
 	accounts   corelisters.ServiceAccountLister
 	configMaps corelisters.ConfigMapLister
 	synced     []cache.InformerSynced
-	queue      workqueue.TypedDelayingInterface[string]
+	// Two queues, as kube-controller-manager has two controllers: a new
+	// namespace's default ServiceAccount, which its pods wait for, is
+	// never held up by namespaces being emptied.
+	populate, finalize workqueue.TypedDelayingInterface[string]
 }
 
 // NewNamespaces asks inf for what it watches; start inf after.
@@ -52,11 +55,16 @@ func NewNamespaces(client kubernetes.Interface, dyn dynamic.Interface, inf infor
 		namespaces: core.Namespaces().Lister(),
 		accounts:   core.ServiceAccounts().Lister(),
 		configMaps: core.ConfigMaps().Lister(),
-		queue:      workqueue.NewTypedDelayingQueue[string](),
+		populate:   workqueue.NewTypedDelayingQueue[string](),
+		finalize:   workqueue.NewTypedDelayingQueue[string](),
 	}
 	enqueueNS := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok {
-			c.queue.Add(ns.Name)
+			if ns.DeletionTimestamp != nil {
+				c.finalize.Add(ns.Name)
+			} else {
+				c.populate.Add(ns.Name)
+			}
 		}
 	}
 	// A deleted or changed default brings its namespace back for a look.
@@ -67,11 +75,11 @@ func NewNamespaces(client kubernetes.Interface, dyn dynamic.Interface, inf infor
 		switch o := obj.(type) {
 		case *corev1.ServiceAccount:
 			if o.Name == "default" {
-				c.queue.Add(o.Namespace)
+				c.populate.Add(o.Namespace)
 			}
 		case *corev1.ConfigMap:
 			if o.Name == rootCAName {
-				c.queue.Add(o.Namespace)
+				c.populate.Add(o.Namespace)
 			}
 		}
 	}
@@ -85,59 +93,76 @@ func NewNamespaces(client kubernetes.Interface, dyn dynamic.Interface, inf infor
 	return c
 }
 
-// Run works the queue until ctx ends.
+// Run works the queues until ctx ends.
 func (c *Namespaces) Run(ctx context.Context) {
 	go func() {
 		<-ctx.Done()
-		c.queue.ShutDown()
+		c.populate.ShutDown()
+		c.finalize.ShutDown()
 	}()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	// Several workers, as kube-controller-manager runs the namespace and
-	// service-account controllers: a namespace being emptied must not
-	// hold up a new one's default ServiceAccount, which its pods wait
-	// for. The queue never gives one namespace to two workers.
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				name, quit := c.queue.Get()
-				if quit {
-					return
+	work := func(q workqueue.TypedDelayingInterface[string], n int, sync func(context.Context, string) bool) {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					name, quit := q.Get()
+					if quit {
+						return
+					}
+					if again := sync(ctx, name); again {
+						q.AddAfter(name, emptyRetry)
+					}
+					q.Done(name)
 				}
-				if again := c.sync(ctx, name); again {
-					c.queue.AddAfter(name, emptyRetry)
-				}
-				c.queue.Done(name)
-			}
-		}()
+			}()
+		}
 	}
+	// Several finalizing workers, as the namespace controller's
+	// --concurrent-namespace-syncs: one namespace slow to empty does not
+	// hold up the others. The queue never gives one name to two workers.
+	work(c.populate, 2, c.syncLive)
+	work(c.finalize, 5, c.syncTerminating)
 	wg.Wait()
 }
 
-// workers is how many namespaces are synced at once.
-const workers = 5
-
-// sync brings one namespace to what it should be; again asks for another
-// look soon (content still going, or a write failed).
-func (c *Namespaces) sync(ctx context.Context, name string) (again bool) {
+// syncLive gives a live namespace its defaults; again asks for another
+// look soon (a write failed).
+func (c *Namespaces) syncLive(ctx context.Context, name string) (again bool) {
 	ns, err := c.namespaces.Get(name)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return false
+	case err != nil:
+		return true
+	case ns.DeletionTimestamp != nil:
+		c.finalize.Add(name)
 		return false
 	}
-	if err != nil {
-		return true
-	}
-	if ns.DeletionTimestamp != nil {
-		return c.finalize(ctx, ns)
-	}
-	return c.populate(ctx, ns.Name) != nil
+	return c.populateNS(ctx, ns.Name) != nil
 }
 
-func (c *Namespaces) populate(ctx context.Context, ns string) error {
+// syncTerminating empties, finalizes and deletes a terminating
+// namespace; again while its content is still going.
+func (c *Namespaces) syncTerminating(ctx context.Context, name string) (again bool) {
+	ns, err := c.namespaces.Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false
+	case err != nil:
+		return true
+	case ns.DeletionTimestamp == nil:
+		return false
+	}
+	return c.finalizeNS(ctx, ns)
+}
+
+// populateNS makes ns's default ServiceAccount and kube-root-ca.crt.
+func (c *Namespaces) populateNS(ctx context.Context, ns string) error {
 	if _, err := c.accounts.ServiceAccounts(ns).Get("default"); apierrors.IsNotFound(err) {
 		_, err := c.client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) && !isTerminating(err) {
@@ -168,10 +193,10 @@ func isTerminating(err error) bool {
 	return apierrors.IsForbidden(err) || apierrors.IsNotFound(err)
 }
 
-// finalize deletes what ns holds (pods gracefully, through the API) and,
+// finalizeNS deletes what ns holds (pods gracefully, through the API) and,
 // once nothing is left, drops the kubernetes finalizer through
 // namespaces/finalize and deletes the namespace again, which then goes.
-func (c *Namespaces) finalize(ctx context.Context, ns *corev1.Namespace) (again bool) {
+func (c *Namespaces) finalizeNS(ctx context.Context, ns *corev1.Namespace) (again bool) {
 	if slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		left, err := c.deleteContent(ctx, ns.Name)
 		if err != nil || left > 0 {

@@ -36,9 +36,9 @@ func configMapResource() *Resource {
 func secretResource() *Resource {
 	r := &Resource{
 		GroupVersion: corev1.SchemeGroupVersion, Resource: "secrets", Kind: "Secret", SingularName: "secret",
-		Namespaced: true,
-		New:        func() runtime.Object { return &corev1.Secret{} },
-		NewList:    func() runtime.Object { return &corev1.SecretList{} },
+		Namespaced: true, Credentials: true,
+		New:     func() runtime.Object { return &corev1.Secret{} },
+		NewList: func() runtime.Object { return &corev1.SecretList{} },
 		Fields: fielder(true, func(s *corev1.Secret, set fields.Set) {
 			set["type"] = string(s.Type)
 		}),

@@ -120,6 +120,9 @@ type Resource struct {
 	// strategy, as kube-apiserver's admission chain runs; lookup reads
 	// what it depends on.
 	Admit func(obj runtime.Object, lookup Lookup) error
+	// Credentials marks a kind that holds credentials (Secrets): the view
+	// role, all that service accounts get, does not read it.
+	Credentials bool
 	// Scope marks the kind namespaced objects live in: creating one in a
 	// missing or terminating namespace is refused, as the API server's
 	// NamespaceLifecycle admission does.
