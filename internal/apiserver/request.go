@@ -15,20 +15,9 @@ import (
 // serveRequest answers a POSTed subresource that makes an object from the
 // stored one (serviceaccounts/token), with 201 and that object.
 func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, q *request, req registry.Request) {
-	body, err := readBody(r)
+	obj, gvk, err := s.decodeSubresource(r, q, req.In())
 	if err != nil {
 		s.writeError(w, err)
-		return
-	}
-	in := req.In()
-	gvks, _, err := s.scheme.ObjectKinds(in)
-	if err != nil || len(gvks) == 0 {
-		s.writeError(w, badRequestf("%s: no kind for %T", q.subresource, in))
-		return
-	}
-	obj, _, err := s.codecs.UniversalDeserializer().Decode(body, &gvks[0], in)
-	if err != nil {
-		s.writeError(w, badRequestf("invalid %s: %v", gvks[0].Kind, err))
 		return
 	}
 	cur, err := s.store.Get(r.Context(), q.key())
@@ -41,7 +30,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, q *request
 		s.writeError(w, err)
 		return
 	}
-	out.GetObjectKind().SetGroupVersionKind(gvks[0])
+	out.GetObjectKind().SetGroupVersionKind(gvk)
 	s.writeJSON(w, http.StatusCreated, out)
 }
 

@@ -96,34 +96,32 @@ func (k *Keys) Issue(sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.
 	if err := legacyscheme.Scheme.Convert(sa, &isa, nil); err != nil {
 		return "", err
 	}
-	var (
-		ipod    *core.Pod
-		isecret *core.Secret
-		inode   *core.Node
-	)
-	if pod != nil {
-		ipod = &core.Pod{}
-		if err := legacyscheme.Scheme.Convert(pod, ipod, nil); err != nil {
-			return "", err
-		}
+	ipod, err := internal[core.Pod](pod)
+	if err != nil {
+		return "", err
 	}
-	if secret != nil {
-		isecret = &core.Secret{}
-		if err := legacyscheme.Scheme.Convert(secret, isecret, nil); err != nil {
-			return "", err
-		}
+	isecret, err := internal[core.Secret](secret)
+	if err != nil {
+		return "", err
 	}
-	if node != nil {
-		inode = &core.Node{}
-		if err := legacyscheme.Scheme.Convert(node, inode, nil); err != nil {
-			return "", err
-		}
+	inode, err := internal[core.Node](node)
+	if err != nil {
+		return "", err
 	}
 	pub, priv, err := serviceaccount.Claims(isa, ipod, isecret, inode, expirationSeconds, 0, audiences)
 	if err != nil {
 		return "", err
 	}
 	return k.gen.GenerateToken(context.Background(), pub, priv)
+}
+
+// internal converts a v1 object to its internal type, nil to nil.
+func internal[T any, P interface{ *corev1.Pod | *corev1.Secret | *corev1.Node }](obj P) (*T, error) {
+	if obj == nil {
+		return nil, nil
+	}
+	out := new(T)
+	return out, legacyscheme.Scheme.Convert(obj, out, nil)
 }
 
 // Authenticator verifies bearer tokens as kube-apiserver does: signature,
