@@ -435,7 +435,8 @@ def event():
 def EV(desc, muts, field, code=422):
     case("event: " + desc, NS + "/events", mutate(event(), muts), code, field)
 EV("involvedObject in another namespace", [(["involvedObject", "namespace"], "other")], "involvedObject.namespace")
-EV("name with upper case", [(["metadata", "name"], "Event")], "metadata.name")
+EV("name with a slash", [(["metadata", "name"], "a/b")], "metadata.name")
+EV("name ..", [(["metadata", "name"], "..")], "metadata.name")
 EV("namespace unlike the involved object's, which has none", [(["involvedObject", "namespace"], DELETE)], "involvedObject.namespace")
 
 # --- Options of other verbs, on what is stored ----------------------------

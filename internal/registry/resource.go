@@ -6,7 +6,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -230,30 +229,6 @@ func wrongType(kind string, obj runtime.Object) error {
 	return apierrors.NewBadRequest(fmt.Sprintf("expected a %s, got %T", kind, obj))
 }
 
-func validator[T object](gk schema.GroupKind, f func(T) field.ErrorList) func(runtime.Object) error {
-	return func(obj runtime.Object) error {
-		o, ok := obj.(T)
-		if !ok {
-			return wrongType(gk.Kind, obj)
-		}
-		return invalid(gk, o.GetName(), f(o))
-	}
-}
-
-func updateValidator[T object](gk schema.GroupKind, f func(obj, old T) field.ErrorList) func(obj, old runtime.Object, subresource string) error {
-	return func(obj, old runtime.Object, _ string) error {
-		o, ok := obj.(T)
-		if !ok {
-			return wrongType(gk.Kind, obj)
-		}
-		p, ok := old.(T)
-		if !ok {
-			return wrongType(gk.Kind, old)
-		}
-		return invalid(gk, o.GetName(), f(o, p))
-	}
-}
-
 func invalid(gk schema.GroupKind, name string, errs field.ErrorList) error {
 	if len(errs) == 0 {
 		return nil
@@ -269,14 +244,6 @@ func defaulter[T object](f func(T)) func(runtime.Object) {
 	}
 }
 
-func creator[T object](f func(T, time.Time)) func(runtime.Object, time.Time) {
-	return func(obj runtime.Object, now time.Time) {
-		if o, ok := obj.(T); ok {
-			f(o, now)
-		}
-	}
-}
-
 func updater[T object](f func(obj, old T, subresource string)) func(obj, old runtime.Object, subresource string) {
 	return func(obj, old runtime.Object, subresource string) {
 		o, ok := obj.(T)
@@ -284,15 +251,6 @@ func updater[T object](f func(obj, old T, subresource string)) func(obj, old run
 		if ok && ok2 {
 			f(o, p, subresource)
 		}
-	}
-}
-
-func rower[T object](f func(T, time.Time) []any) func(runtime.Object, time.Time) []any {
-	return func(obj runtime.Object, now time.Time) []any {
-		if o, ok := obj.(T); ok {
-			return f(o, now)
-		}
-		return nil
 	}
 }
 
@@ -320,28 +278,10 @@ func fielder[T object](namespaced bool, f func(T, fields.Set)) func(runtime.Obje
 	}
 }
 
-func column(name, typ, description string) metav1.TableColumnDefinition {
-	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: description}
-}
-
-func wideColumn(name, description string) metav1.TableColumnDefinition {
-	return metav1.TableColumnDefinition{Name: name, Type: "string", Priority: 1, Description: description}
-}
-
 // age is the AGE cell: how long before now t was, "<unknown>" if unset.
 func age(t metav1.Time, now time.Time) string {
 	if t.IsZero() {
 		return "<unknown>"
 	}
 	return duration.HumanDuration(now.Sub(t.Time))
-}
-
-// validateMeta checks metadata as ValidateObjectMeta does, with the
-// kind's name rule.
-func validateMeta(meta *metav1.ObjectMeta, namespaced bool, nameFn func(string, bool) []string) field.ErrorList {
-	return apimachineryvalidation.ValidateObjectMeta(meta, namespaced, nameFn, field.NewPath("metadata"))
-}
-
-func validateMetaUpdate(meta, old *metav1.ObjectMeta) field.ErrorList {
-	return apimachineryvalidation.ValidateObjectMetaUpdate(meta, old, field.NewPath("metadata"))
 }

@@ -2,6 +2,10 @@ package registry
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"reflect"
 	"sync"
 	"time"
@@ -82,9 +86,18 @@ func (u upstream) back(in, obj runtime.Object) {
 	}
 }
 
+// context is what the strategies are called with: the request's
+// group-version, which they may read (an event's validation differs
+// between core/v1 and events.k8s.io/v1).
+func (u upstream) context() context.Context {
+	return genericapirequest.WithRequestInfo(context.Background(), &genericapirequest.RequestInfo{
+		IsResourceRequest: true, APIGroup: u.gvk.Group, APIVersion: u.gvk.Version,
+	})
+}
+
 // apply fills r's rule hooks from upstream's.
 func (u upstream) apply(r *Resource) {
-	ctx := context.Background()
+	ctx := u.context()
 	// kube-apiserver defaults as it decodes, before the strategy runs;
 	// the strategies count on it (a Job's manualSelector).
 	r.Default = func(obj runtime.Object) { legacyscheme.Scheme.Default(obj) }
@@ -105,6 +118,11 @@ func (u upstream) apply(r *Resource) {
 			return err
 		}
 		errs := u.main.Validate(ctx, in)
+		if m, err := meta.Accessor(obj); err == nil && len(errs) == 0 {
+			// As the generic registry's BeforeCreate, after the kind's
+			// own checks: every name must be a path segment.
+			errs = apimachineryvalidation.ValidateObjectMetaAccessor(m, r.Namespaced, path.ValidatePathSegmentName, field.NewPath("metadata"))
+		}
 		u.main.Canonicalize(in)
 		u.back(in, obj)
 		return invalid(r.GroupKind(), nameOf(obj), errs)
@@ -155,6 +173,7 @@ func (u upstream) apply(r *Resource) {
 // prepareForUpdate runs the strategy's PrepareForUpdate (the
 // subresource's own for a write through one) on obj, updating old.
 func (u upstream) prepareForUpdate(obj, old runtime.Object, subresource string) {
+	ctx := u.context()
 	in, err := u.internal(obj)
 	if err != nil {
 		return
@@ -164,9 +183,9 @@ func (u upstream) prepareForUpdate(obj, old runtime.Object, subresource string) 
 		return
 	}
 	if st, ok := u.sub[subresource]; ok {
-		st.PrepareForUpdate(context.Background(), in, oldIn)
+		st.PrepareForUpdate(ctx, in, oldIn)
 	} else {
-		u.main.PrepareForUpdate(context.Background(), in, oldIn)
+		u.main.PrepareForUpdate(ctx, in, oldIn)
 	}
 	u.back(in, obj)
 }
