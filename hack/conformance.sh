@@ -27,12 +27,23 @@ kc=$out/kubeconfig
 serve_pid=
 cleanup() {
 	if [ -n "$serve_pid" ]; then
-		KUBECONFIG=$kc kubectl delete pods --all -A --grace-period=0 --force --wait --timeout=120s >/dev/null 2>&1 || true
+		# Gracefully, so that each pod is gone only once the node has
+		# stopped it (serve leaves running pods behind when it stops);
+		# what is still there after that is forced, and the node given
+		# the time to remove its containers.
+		KUBECONFIG=$kc kubectl delete pods --all -A --wait --timeout=180s >/dev/null 2>&1 ||
+			KUBECONFIG=$kc kubectl delete pods --all -A --grace-period=0 --force --wait --timeout=60s >/dev/null 2>&1 || true
+		for _ in $(seq 600); do
+			[ -z "$(ls -A "$out/root/containers" 2>/dev/null)" ] && break
+			sleep 0.1
+		done
 		kill -TERM "$serve_pid" 2>/dev/null || true
 		wait "$serve_pid" 2>/dev/null || true
 	fi
 	ip link del ppconf0 2>/dev/null || true
 	nft delete table ip peapod-conformance 2>/dev/null || true
+	# The cgroup root serve made, now empty (rmdir leaves anything else).
+	find /sys/fs/cgroup -depth -type d -path '*/peapod-conformance*' -exec rmdir {} + 2>/dev/null || true
 }
 trap cleanup EXIT
 "${peapod[@]}" serve --listen 127.0.0.1:0 --image-pull never --kubeconfig-out "$kc" >"$out/serve.out" 2>"$out/serve.log" &
