@@ -116,7 +116,9 @@ func (k *Keys) Issue(sa *corev1.ServiceAccount, pod *corev1.Pod, secret *corev1.
 }
 
 // internal converts a v1 object to its internal type, nil to nil.
-func internal[T any, P interface{ *corev1.Pod | *corev1.Secret | *corev1.Node }](obj P) (*T, error) {
+func internal[T any, P interface {
+	*corev1.Pod | *corev1.Secret | *corev1.Node
+}](obj P) (*T, error) {
 	if obj == nil {
 		return nil, nil
 	}
