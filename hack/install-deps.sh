@@ -11,7 +11,7 @@ packages=(
   iproute2                    # ip netns / link, used by tests to check for leaks
   containernetworking-plugins iptables nftables  # pod network: bridge, host-local, portmap (they run iptables)
   docker-registry             # a real registry on loopback for pull tests
-  podman catatonit skopeo     # the benchmark peer
+  podman catatonit skopeo netavark aardvark-dns  # the benchmark peer and its network backend (a recommends of podman)
   hyperfine
 )
 
