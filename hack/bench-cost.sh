@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 out=_output/bench-cost
 rm -rf "$out" && mkdir -p "$out"
-# The bridge and nftables table the runs make are removed however it ends.
+# The bridge, nftables table and (empty) cgroup roots the runs make are
+# removed however it ends.
 cleanup() {
 	ip link del peapodcost0 2>/dev/null || true
 	nft delete table ip peapod-cost 2>/dev/null || true
+	find /sys/fs/cgroup -depth -type d -path '*/peapod-cost-*' -exec rmdir {} + 2>/dev/null || true
 }
 trap cleanup EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
