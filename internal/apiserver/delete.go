@@ -63,13 +63,10 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 			return nil, false, badRequestf("expected DeleteOptions, got %T", obj)
 		}
 		opts = o
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	} else if err := metainternalversionscheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
 		// As kube-apiserver: the query holds the options only when the
 		// body does not.
-		if err := metainternalversionscheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
-			return nil, false, apierrors.NewBadRequest(err.Error())
-		}
+		return nil, false, apierrors.NewBadRequest(err.Error())
 	}
 	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {
 		return nil, false, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs)

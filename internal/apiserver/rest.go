@@ -75,9 +75,6 @@ func dryRun(r *http.Request) (bool, error) {
 		kind string
 	)
 	switch r.Method {
-	case http.MethodPost:
-		o := &metav1.CreateOptions{}
-		opts, kind, errs = o, "CreateOptions", func() field.ErrorList { return metav1validation.ValidateCreateOptions(o) }
 	case http.MethodPut:
 		o := &metav1.UpdateOptions{}
 		opts, kind, errs = o, "UpdateOptions", func() field.ErrorList { return metav1validation.ValidateUpdateOptions(o) }
@@ -86,14 +83,9 @@ func dryRun(r *http.Request) (bool, error) {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		pt := types.PatchType(mt)
 		opts, kind, errs = o, "PatchOptions", func() field.ErrorList { return metav1validation.ValidatePatchOptions(o, pt) }
-	default:
-		vs := q["dryRun"]
-		for _, v := range vs {
-			if v != metav1.DryRunAll {
-				return false, badRequestf("dryRun: Unsupported value: %q: supported values: \"All\"", v)
-			}
-		}
-		return len(vs) > 0, nil
+	default: // POST; a delete's options are deleteOptions'
+		o := &metav1.CreateOptions{}
+		opts, kind, errs = o, "CreateOptions", func() field.ErrorList { return metav1validation.ValidateCreateOptions(o) }
 	}
 	// As kube-apiserver: the options are decoded from the query, then
 	// validated (an unknown dryRun or fieldValidation is a 422 on them).
