@@ -254,8 +254,15 @@ func (n *Node) Run(ctx context.Context) error {
 				}
 			},
 		}},
-		// A node's labels, taints or resources change what fits on it.
-		{n.informers.nodes, cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) { n.bindPending(ctx) }}},
+		// A node's labels, taints or resources change what fits on it;
+		// its heartbeats (every status update) do not.
+		{n.informers.nodes, cache.ResourceEventHandlerFuncs{UpdateFunc: func(old, obj any) {
+			o, ok1 := old.(*corev1.Node)
+			cur, ok2 := obj.(*corev1.Node)
+			if !ok1 || !ok2 || fitChanged(o, cur) {
+				n.bindPending(ctx)
+			}
+		}}},
 		{n.informers.configMaps, objectChanged},
 		{n.informers.secrets, objectChanged},
 	} {
@@ -301,6 +308,15 @@ func (n *Node) stop() {
 	close(n.shutdown)
 	n.mu.Unlock()
 	n.wg.Wait()
+}
+
+// fitChanged reports a change in what the scheduler's filters read of
+// a node.
+func fitChanged(old, node *corev1.Node) bool {
+	return !equality.Semantic.DeepEqual(old.Labels, node.Labels) ||
+		!equality.Semantic.DeepEqual(old.Spec.Taints, node.Spec.Taints) ||
+		old.Spec.Unschedulable != node.Spec.Unschedulable ||
+		!equality.Semantic.DeepEqual(old.Status.Allocatable, node.Status.Allocatable)
 }
 
 func asPod(obj any) *corev1.Pod {
