@@ -368,11 +368,9 @@ func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runt
 	return out, nil
 }
 
-// WaitContainer waits for the reaper when conmon is our child, and polls
-// the exit file otherwise (after a peapod restart).
+// WaitContainer waits for the reaper when conmon is our child, and for
+// conmon's exit file otherwise (after a peapod restart). Neither polls.
 func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.ContainerStatus, error) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		st, err := r.ContainerStatus(ctx, id)
 		if err != nil {
@@ -387,30 +385,22 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 		if done == nil {
 			// Not our child: wait for the exit file alone, or for the
 			// container to be removed by its owner meanwhile.
-			for !exists(filepath.Join(r.containerDir(id), exitFile)) && exists(r.containerDir(id)) {
-				select {
-				case <-ctx.Done():
-					return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
-				case <-tick.C:
-					reapForeignZombies()
-				}
-			}
-			continue
-		}
-		// The status is read again only once conmon is gone: a `crun
-		// state` per container per tick cost 100 pods both cores.
-	wait:
-		for {
+			dir := r.containerDir(id)
+			err = r.watch.wait(ctx, dir, func() bool {
+				return exists(filepath.Join(dir, exitFile)) || !exists(dir)
+			})
+		} else {
+			// The status is read again only once conmon is gone: a
+			// `crun state` per container per tick cost 100 pods both
+			// cores.
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
+				err = ctx.Err()
 			case <-done:
-				break wait
-			case <-tick.C:
-				// A container's init cannot finish exiting while a
-				// process of its PID namespace is our unreaped zombie.
-				reapForeignZombies()
 			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wait for container %s: %w", id, err)
 		}
 	}
 }

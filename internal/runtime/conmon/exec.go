@@ -111,7 +111,6 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 			console.drain(2 * time.Second)
 		}
 	}
-	reapForeignZombies()
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("exec %q in container %s: %w", req.Cmd, req.ID, ctx.Err())
 	}

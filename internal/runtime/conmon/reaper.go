@@ -2,32 +2,32 @@ package conmon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strconv"
-	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// reap waits for one conmon we started. A targeted wait4, never wait4(-1),
-// which would steal os/exec's children. When it returns, conmon has written
-// the exit file: the container is over.
+// reap waits for one child we did not start through os/exec: a conmon's
+// daemon half, or a sandbox's infra. The wait is on a pidfd parked in the
+// netpoller, so a thousand waiting children cost goroutines, not threads,
+// and never wait4(-1), which would steal os/exec's children. When it
+// returns for a conmon, conmon has written the exit file.
 func (r *Runtime) reap(id string, pid int) {
 	done := make(chan struct{})
 	r.mu.Lock()
 	r.exits[id] = done
 	r.mu.Unlock()
+	tracked.Store(pid, struct{}{})
 	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, unix.EINTR) {
-				break // reaped, or ECHILD: not ours after all; waiters poll
-			}
-		}
+		waitChild(pid)
+		tracked.Delete(pid)
 		r.mu.Lock()
 		if r.exits[id] == done {
 			delete(r.exits, id)
@@ -37,57 +37,176 @@ func (r *Runtime) reap(id string, pid int) {
 	}()
 }
 
-// reapInterval is the least time between two scans for foreign zombies.
-const reapInterval = 40 * time.Millisecond
+// tracked holds the PIDs a reap goroutine waits for; the foreign reaper
+// leaves them alone.
+var tracked sync.Map
 
-// lastReap is when the last scan began (UnixNano).
-var lastReap atomic.Int64
-
-// reapForeignZombies reaps our zombie children that live in another PID
-// namespace. As a subreaper we inherit every orphan of our subtree: a
-// process "crun exec" started in a container becomes ours if crun dies
-// first. Unreaped, it blocks the exit of the container's init (the kernel
-// waits for every task of a dying PID namespace to be reaped). No os/exec
-// child of ours runs in another PID namespace, so reaping these is safe.
-func reapForeignZombies() {
-	// Every waiting container calls this on each tick; one scan of /proc
-	// per interval serves them all (a scan per waiter made 100 pods cost
-	// a whole core).
-	now := time.Now().UnixNano()
-	last := lastReap.Load()
-	if now-last < int64(reapInterval) || !lastReap.CompareAndSwap(last, now) {
-		return
+// waitChild reaps our child pid and returns once it is gone (or was never
+// ours: ECHILD).
+func waitChild(pid int) {
+	f, err := openPidfd(pid)
+	if f == nil && err == nil {
+		return // already gone
 	}
-	entries, err := os.ReadDir("/proc")
+	if err == nil {
+		defer f.Close()
+		rc, err := f.SyscallConn()
+		if err == nil {
+			err = rc.Read(func(fd uintptr) bool {
+				var info unix.Siginfo
+				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
+				if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+					return false
+				}
+				// Signo is SIGCHLD once a child was reaped, 0 while it
+				// runs; any other error means it is not ours to wait for.
+				return err != nil || info.Signo != 0
+			})
+		}
+		if err == nil {
+			return
+		}
+	}
+	// No pollable pidfd (an old kernel): block a thread in wait4.
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// waitGone waits until pid, which need not be our child, has exited (a
+// zombie counts as exited), or the context ends.
+func waitGone(ctx context.Context, pid int) error {
+	f, err := openPidfd(pid)
+	if f == nil && err == nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+	defer stop()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	// A pidfd polls readable once its process has exited.
+	err = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return err == nil && n > 0
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// openPidfd returns a non-blocking pidfd for pid, registered with the
+// netpoller; nil and no error when pid no longer exists.
+func openPidfd(pid int) (*os.File, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.ESRCH) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("pidfd_open", err)
+	}
+	return os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid)), nil
+}
+
+// foreignReaperInterval is the least time between two scans of our
+// children: a burst of exits (exec probes end every second, per pod) costs
+// one scan, not one per SIGCHLD.
+const foreignReaperInterval = 100 * time.Millisecond
+
+var foreignReaperOnce sync.Once
+
+// startForeignReaper reaps, on SIGCHLD, our zombie children that live in
+// another PID namespace. As a subreaper we inherit every orphan of our
+// subtree: a process "crun exec" started in a container becomes ours if
+// crun dies first. Unreaped, it blocks the exit of the container's init
+// (the kernel waits for every task of a dying PID namespace to be reaped).
+// No os/exec child of ours runs in another PID namespace, so reaping these
+// is safe. One per process: SIGCHLD and the children are per process.
+func startForeignReaper() {
+	foreignReaperOnce.Do(func() {
+		ch := make(chan os.Signal, 1) // a SIGCHLD during a scan queues one more
+		signal.Notify(ch, unix.SIGCHLD)
+		go func() {
+			for range ch {
+				reapForeign()
+				time.Sleep(foreignReaperInterval)
+			}
+		}()
+	})
+}
+
+// reapForeign reads the status of our untracked children only (not of
+// every process on the host) and reaps the foreign zombies among them.
+func reapForeign() {
+	self, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return
 	}
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	depth := nsDepth(self)
+	for _, pid := range children() {
+		if _, ok := tracked.Load(pid); ok {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		var state, ppid string
-		var nspids int
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			k, v, _ := strings.Cut(string(line), ":")
-			switch k {
-			case "State":
-				state = strings.TrimSpace(v)
-			case "PPid":
-				ppid = strings.TrimSpace(v)
-			case "NSpid":
-				nspids = len(strings.Fields(v))
-			}
-		}
-		if ppid == self && strings.HasPrefix(state, "Z") && nspids > 1 {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err == nil && foreignZombie(b, depth) {
 			var ws unix.WaitStatus
 			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}
 	}
+}
+
+// children lists the PIDs whose parent is one of our threads.
+func children() []int {
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			pids = append(pids, parsePids(b)...)
+		}
+	}
+	return pids
+}
+
+// parsePids parses a space-separated PID list (/proc/.../children).
+func parsePids(b []byte) []int {
+	var pids []int
+	for _, f := range bytes.Fields(b) {
+		if pid, err := strconv.Atoi(string(f)); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// foreignZombie says, from /proc/PID/status, whether the process is a
+// zombie that lives in a PID namespace below ours (at selfDepth: peapod
+// itself may run in a container).
+func foreignZombie(status []byte, selfDepth int) bool {
+	zombie := bytes.HasPrefix(bytes.TrimSpace(statusField(status, "State")), []byte("Z"))
+	return zombie && nsDepth(status) > selfDepth
+}
+
+// nsDepth is how many PID namespaces deep a process is, from its status.
+func nsDepth(status []byte) int {
+	return len(bytes.Fields(statusField(status, "NSpid")))
+}
+
+// statusField is the value of one "Key:\tvalue" line of /proc/PID/status.
+func statusField(status []byte, key string) []byte {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(k) == key {
+			return v
+		}
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ type Runtime struct {
 	// exits holds, per container whose conmon is our child, a channel
 	// closed when that conmon has been reaped.
 	exits map[string]chan struct{}
+	// watch tells waiters of containers that are not our children when
+	// their exit file appears.
+	watch dirWatch
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -108,6 +111,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("conmon runtime: set child subreaper: %w", err)
 	}
+	startForeignReaper()
 	return &Runtime{
 		cfg:         cfg,
 		runtimePath: rtPath,

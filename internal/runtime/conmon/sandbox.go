@@ -1,7 +1,6 @@
 package conmon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -304,7 +303,7 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 // stopInfra kills the sandbox's infra process, if it has one and it is
 // still the one whose PID namespace is pinned (its PID may have been
 // reused), and waits until it has exited: by our reaper when it is our
-// child, else by polling while whoever inherited it reaps it.
+// child, else through a pidfd while whoever inherited it reaps it.
 func (r *Runtime) stopInfra(ctx context.Context, id string) error {
 	dir := r.sandboxDir(id)
 	pid, err := readPid(filepath.Join(dir, infraPidFile))
@@ -341,24 +340,15 @@ func (r *Runtime) stopInfra(ctx context.Context, id string) error {
 	if !ours {
 		return nil
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := waitGone(wctx, pid); err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("infra process %d did not exit", pid)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("infra process %d: %w", pid, err)
 	}
 	return nil
-}
-
-// processAlive is false once pid is gone or a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // ListSandboxes reads every complete sandbox's metadata.
