@@ -133,11 +133,16 @@ var foreignReaperOnce sync.Once
 // is safe. One per process: SIGCHLD and the children are per process.
 func startForeignReaper() {
 	foreignReaperOnce.Do(func() {
+		self, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return // no /proc: no way to tell foreign zombies
+		}
+		depth := nsDepth(self)        // fixed for the life of the process
 		ch := make(chan os.Signal, 1) // a SIGCHLD during a scan queues one more
 		signal.Notify(ch, unix.SIGCHLD)
 		go func() {
 			for range ch {
-				reapForeign()
+				reapForeign(depth)
 				time.Sleep(foreignReaperInterval)
 			}
 		}()
@@ -145,13 +150,9 @@ func startForeignReaper() {
 }
 
 // reapForeign reads the status of our untracked children only (not of
-// every process on the host) and reaps the foreign zombies among them.
-func reapForeign() {
-	self, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return
-	}
-	depth := nsDepth(self)
+// every process on the host) and reaps the zombies among them deeper than
+// depth, ours.
+func reapForeign(depth int) {
 	for _, pid := range children() {
 		if _, ok := tracked.Load(pid); ok {
 			continue

@@ -7,6 +7,7 @@
 package conmon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -156,13 +157,8 @@ func readHost() (bundle.Host, error) {
 
 // capBounding parses CapBnd out of /proc/self/status; 0 if absent.
 func capBounding(status string) uint64 {
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return n
-		}
-	}
-	return 0
+	n, _ := strconv.ParseUint(string(bytes.TrimSpace(statusField([]byte(status), "CapBnd"))), 16, 64)
+	return n
 }
 
 // checkHybridCrun refuses crun on a hybrid host whose cgroup2 hierarchy
