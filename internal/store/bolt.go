@@ -49,12 +49,20 @@ type Bolt struct {
 
 	// mu serialises writes with their fan-out so events leave in
 	// resourceVersion order, and registers watchers without missing any.
-	mu       sync.Mutex
-	rv       atomic.Uint64
-	history  []event // ring, oldest first once full
-	histNext int
-	histFull bool
-	watchers map[*watcher]struct{}
+	mu sync.Mutex
+	rv atomic.Uint64
+	// qmu guards the writes waiting for the next transaction, and whether
+	// a writer is committing.
+	qmu        sync.Mutex
+	queue      []*write
+	committing bool
+	// beforeBatch, if set (by tests), runs before each transaction with
+	// the number of writes it holds.
+	beforeBatch func(n int)
+	history    []event // ring, oldest first once full
+	histNext   int
+	histFull   bool
+	watchers   map[*watcher]struct{}
 }
 
 type event struct {
@@ -182,29 +190,86 @@ func putRV(tx *bolt.Tx, rv uint64) error {
 	return tx.Bucket(metaBucket).Put(rvKey, b[:])
 }
 
+// A write is one caller's change, waiting in the queue for a transaction.
+type write struct {
+	fn   func(tx *bolt.Tx, rv uint64) (*event, error)
+	err  error
+	done chan struct{}
+}
+
 // commit runs fn in a write transaction with the next resourceVersion and
-// then publishes the event it returns, all under s.mu.
+// then publishes the event it returns, in resourceVersion order; it
+// returns once the transaction is on disk. Writes that arrive while a
+// transaction is being synced wait and go together in the next one (group
+// commit): one fsync for many writers under load, none added for a lone
+// write. fn must check everything before it changes the bucket: its error
+// fails its own write only.
 func (s *Bolt) commit(fn func(tx *bolt.Tx, rv uint64) (*event, error)) error {
+	w := &write{fn: fn, done: make(chan struct{})}
+	s.qmu.Lock()
+	s.queue = append(s.queue, w)
+	if s.committing {
+		s.qmu.Unlock()
+		<-w.done
+		return w.err
+	}
+	// No transaction under way: this writer commits what is queued until
+	// the queue is empty.
+	s.committing = true
+	for len(s.queue) > 0 {
+		batch := s.queue
+		s.queue = nil
+		s.qmu.Unlock()
+		s.commitBatch(batch)
+		s.qmu.Lock()
+	}
+	s.committing = false
+	s.qmu.Unlock()
+	return w.err
+}
+
+// commitBatch runs the writes in one transaction, each with the next
+// resourceVersion if it changes something, and then publishes their
+// events, all under s.mu.
+func (s *Bolt) commitBatch(batch []*write) {
+	if s.beforeBatch != nil {
+		s.beforeBatch(len(batch))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.rv.Load() + 1
-	var ev *event
+	next := s.rv.Load()
+	evs := make([]*event, len(batch))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		if ev, err = fn(tx, next); err != nil || ev == nil {
-			return err
+		for i, w := range batch {
+			ev, err := w.fn(tx, next+1)
+			if err != nil {
+				w.err = err
+				continue
+			}
+			if ev != nil {
+				next++
+				ev.rv = next
+				evs[i] = ev
+			}
+		}
+		if next == s.rv.Load() {
+			return nil
 		}
 		return putRV(tx, next)
 	})
-	if err != nil || ev == nil {
-		return err
+	for i, w := range batch {
+		if err != nil {
+			w.err = err
+		} else if ev := evs[i]; ev != nil {
+			s.publishLocked(*ev)
+		}
+		close(w.done)
 	}
-	ev.rv = next
-	s.publishLocked(*ev)
-	// The rv is advanced after the fan-out: a reader that sees rv N knows
-	// every event up to N is already queued to its watcher.
-	s.rv.Store(next)
-	return nil
+	if err == nil {
+		// The rv is advanced after the fan-out: a reader that sees rv N
+		// knows every event up to N is already queued to its watcher.
+		s.rv.Store(next)
+	}
 }
 
 // Create stores a new object.

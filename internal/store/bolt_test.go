@@ -254,3 +254,92 @@ func TestBolt_WatchEndsWithContext(t *testing.T) {
 		t.Fatal("watch not closed")
 	}
 }
+
+// Writes that arrive while a transaction is under way go together in the
+// next one; each gets its own resourceVersion, in the order of its event,
+// and a write that fails (the name exists) fails alone.
+func TestBolt_GroupCommit(t *testing.T) {
+	s := openTest(t, "", 0)
+	ctx := context.Background()
+	if _, err := s.Create(ctx, key("a", "taken"), cm("a", "taken")); err != nil { // rv 1
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx, "/configmaps/", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches []int
+	s.beforeBatch = func(n int) {
+		mu.Lock()
+		batches = append(batches, n)
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the first transaction until the rest are queued
+		}
+	}
+	const n = 50
+	errs := make(chan error, n+1)
+	go func() { _, err := s.Create(ctx, key("a", "first"), cm("a", "first")); errs <- err }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.qmu.Lock()
+		began := s.committing
+		s.qmu.Unlock()
+		if began {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first write never began its transaction")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range n - 1 {
+		go func() { _, err := s.Create(ctx, key("a", fmt.Sprint(i)), cm("a", fmt.Sprint(i))); errs <- err }()
+	}
+	go func() { _, err := s.Create(ctx, key("a", "taken"), cm("a", "taken")); errs <- err }()
+	for {
+		s.qmu.Lock()
+		queued := len(s.queue)
+		s.qmu.Unlock()
+		if queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writes queued", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	exists := 0
+	for range n + 1 {
+		if err := <-errs; apierrors.IsAlreadyExists(err) {
+			exists++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if exists != 1 {
+		t.Errorf("%d writes failed with AlreadyExists, want the one", exists)
+	}
+	mu.Lock()
+	if len(batches) != 2 || batches[0] != 1 || batches[1] != n {
+		t.Errorf("transactions of %v writes, want [1 %d]", batches, n)
+	}
+	mu.Unlock()
+	for rv := 2; rv <= n+1; rv++ {
+		ev := next(t, w)
+		if got := ev.Object.(*corev1.ConfigMap).ResourceVersion; got != fmt.Sprint(rv) {
+			t.Fatalf("event %d has resourceVersion %s", rv, got)
+		}
+	}
+	if got := s.rv.Load(); got != n+1 {
+		t.Errorf("store rv %d, want %d", got, n+1)
+	}
+	l, err := s.List(ctx, "/configmaps/", ListOptions{})
+	if err != nil || len(l.Items) != n+1 {
+		t.Fatalf("list: %d items, %v; want %d", len(l.Items), err, n+1)
+	}
+}
