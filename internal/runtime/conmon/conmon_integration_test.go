@@ -484,3 +484,42 @@ func TestIntegration_ExecTtySize(t *testing.T) {
 	}
 	close(resize)
 }
+
+// While a started container's conmon runs, its status and an exec into it
+// ask the runtime nothing but the exec: a `crun state` per status made
+// every observation and every exec probe cost a process (issue 14).
+func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
+	real, err := exec.LookPath(ociRuntime())
+	if err != nil {
+		t.Skip(err)
+	}
+	e := newEnv(t)
+	// A runtime of the same name that logs its verbs.
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, filepath.Base(real))
+	script := fmt.Sprintf("#!/bin/sh\nfor a; do case $a in -*) ;; *) echo $a >>%s; break;; esac; done\nexec %s \"$@\"\n", calls, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Runtime = wrapper
+	if e.rt, err = conmon.New(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	sb := e.sandbox(t, "status")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
+	before, _ := os.ReadFile(calls)
+	for range 5 {
+		st, err := e.rt.ContainerStatus(ctxT(t), id)
+		if err != nil || st.State != runtime.StateRunning || st.Pid <= 0 {
+			t.Fatalf("status: %+v, %v", st, err)
+		}
+	}
+	if code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"true"}}); err != nil || code != 0 {
+		t.Fatalf("exec: %d, %v", code, err)
+	}
+	after, _ := os.ReadFile(calls)
+	if got := strings.Fields(strings.TrimPrefix(string(after), string(before))); !slices.Equal(got, []string{"exec"}) {
+		t.Errorf("runtime verbs for 5 statuses and an exec: %q, want [exec]", got)
+	}
+}

@@ -2,6 +2,7 @@ package conmon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -288,6 +289,16 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 	if r.readExit(dir, st) {
 		return st, nil
 	}
+	if !m.StartedAt.IsZero() && r.conmonAlive(m) {
+		// Started, and its conmon, which writes the exit file as soon as
+		// the process is gone, still runs: running, without asking the
+		// runtime. A `crun state` per status made every observation and
+		// every exec probe cost a process.
+		st.State = runtime.StateRunning
+		st.Pid, _ = readPid(filepath.Join(dir, initPid))
+		return st, nil
+	}
+	// Created, or conmon gone without an exit file: the runtime knows.
 	out, err := r.ociCmd(ctx, "state", m.ID)
 	if err != nil {
 		// A create that failed half-way leaves no runtime state.
@@ -319,6 +330,24 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 		st.State, st.Message = runtime.StateUnknown, "runtime state "+s.Status
 	}
 	return st, nil
+}
+
+// conmonAlive reports whether the container's conmon runs: our child not
+// yet reaped, or (after a restart) the process of its recorded PID, which
+// is conmon only if its command line names the container (a zombie's is
+// empty).
+func (r *Runtime) conmonAlive(m *meta) bool {
+	r.mu.Lock()
+	_, child := r.exits[m.ID]
+	r.mu.Unlock()
+	if child {
+		return true
+	}
+	if m.ConmonPID <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", m.ConmonPID))
+	return err == nil && bytes.Contains(b, []byte(m.ID))
 }
 
 // readExit fills st from conmon's exit file, if there is one.
