@@ -90,10 +90,8 @@ func authorize(r *http.Request, q *request) error {
 	if u == nil {
 		return nil
 	}
-	for _, g := range u.GetGroups() {
-		if g == user.SystemPrivilegedGroup {
-			return nil
-		}
+	if privileged(u) {
+		return nil
 	}
 	v := verb(r, q)
 	ns, _, err := serviceaccount.SplitUsername(u.GetName())

@@ -72,10 +72,16 @@ func TestServer_ServiceAccountTokens(t *testing.T) {
 			`pods "app" is forbidden: User "system:serviceaccount:default:default" cannot delete resource "pods" in API group "" in the namespace "default"`},
 		{"cluster-scoped", func() error { _, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
 			`nodes is forbidden: User "system:serviceaccount:default:default" cannot list resource "nodes" in API group "" at the cluster scope`},
+		{"profiles", func() error { return sa.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/cmdline").Do(ctx).Error() },
+			`forbidden: User "system:serviceaccount:default:default" cannot get path "/debug/pprof/cmdline"`},
 	} {
 		if err := tc.do(); !apierrors.IsForbidden(err) || err.Error() != tc.want {
 			t.Errorf("%s: %v, want Forbidden %q", tc.name, err, tc.want)
 		}
+	}
+	// The admin reads profiles, as from kube-apiserver with --profiling.
+	if b, err := admin.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/cmdline").DoRaw(ctx); err != nil || len(b) == 0 {
+		t.Errorf("admin: /debug/pprof/cmdline: %q, %v", b, err)
 	}
 	// A forged token is not anyone.
 	cfg.BearerToken = tr.Status.Token[:len(tr.Status.Token)-4] + "AAAA"

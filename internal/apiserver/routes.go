@@ -58,6 +58,8 @@ func (s *Server) routes() http.Handler {
 			s.serveOpenAPI(w, r)
 		case p == "/openapi/v2":
 			s.serveOpenAPIV2(w, r)
+		case p == "/debug/pprof" || strings.HasPrefix(p, "/debug/pprof/"):
+			s.serveProfiling(w, r)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
 			defer s.recoverPanic(w, r)
 			s.serveResource(w, r, p)
