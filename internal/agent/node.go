@@ -40,6 +40,9 @@ type NodeConfig struct {
 	// RuntimeVersion is the node's containerRuntimeVersion, e.g.
 	// "peapod://v0.3.0".
 	RuntimeVersion string
+	// MaxPods is the node's pod capacity (the kubelet's --max-pods); 0:
+	// MaxPods.
+	MaxPods int
 	// Heartbeat is the period of node status updates; 10 s by default.
 	Heartbeat time.Duration
 	// RetryAfter is how long a pod whose worker failed waits before it is
@@ -62,7 +65,7 @@ type NodeConfig struct {
 // KubeletVersion is what the Node reports as its kubelet version.
 const KubeletVersion = "v1.32.0-peapod"
 
-// MaxPods is the node's pod capacity, the kubelet's default.
+// MaxPods is the node's default pod capacity, the kubelet's --max-pods.
 const MaxPods = 110
 
 // Node is the node agent: it registers a Node, binds unscheduled pods to
@@ -184,6 +187,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = 10 * time.Second
 	}
+	if cfg.MaxPods == 0 {
+		cfg.MaxPods = MaxPods
+	}
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = time.Minute
 	}
@@ -209,7 +215,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 // returns: a node agent started again adopts them.
 func (n *Node) Run(ctx context.Context) error {
 	cfg := n.cfg
-	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion)
+	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion, cfg.MaxPods)
 	if cfg.Worker.Network != nil {
 		// The node's address is where its pods reach it: their gateway.
 		facts.InternalIP = cfg.Worker.Network.HostIP().String()

@@ -34,7 +34,7 @@ type nodeFacts struct {
 
 // readNodeFacts reads the machine: /etc/os-release, uname, ids, CPUs,
 // memory and the pods directory's file system.
-func readNodeFacts(name, podsDir, runtimeVersion string) nodeFacts {
+func readNodeFacts(name, podsDir, runtimeVersion string, maxPods int) nodeFacts {
 	f := nodeFacts{Name: name, InternalIP: "127.0.0.1", Arch: goruntime.GOARCH, RuntimeVersion: runtimeVersion, OSImage: "Linux"}
 	if b, err := os.ReadFile("/etc/os-release"); err == nil {
 		if v := osRelease(b)["PRETTY_NAME"]; v != "" {
@@ -49,7 +49,7 @@ func readNodeFacts(name, podsDir, runtimeVersion string) nodeFacts {
 	f.BootID = readTrimmed("/proc/sys/kernel/random/boot_id")
 	f.Capacity = corev1.ResourceList{
 		corev1.ResourceCPU:  *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
-		corev1.ResourcePods: *resource.NewQuantity(MaxPods, resource.DecimalSI),
+		corev1.ResourcePods: *resource.NewQuantity(int64(maxPods), resource.DecimalSI),
 	}
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {

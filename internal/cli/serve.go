@@ -29,6 +29,7 @@ type serveFlags struct {
 	listen     string
 	kubeconfig string
 	pull       agent.PullMode
+	maxPods    int
 }
 
 func newServeCommand(g *globals, s Streams) *cobra.Command {
@@ -44,11 +45,16 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 	home, _ := os.UserHomeDir()
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
+	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
 	addPullModeFlag(cmd, &f.pull)
 	return cmd
 }
 
 func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
+	if f.maxPods < 0 {
+		// The kubelet's configuration validation, word for word.
+		return fmt.Errorf("invalid configuration: maxPods (--max-pods) %d must not be a negative number", f.maxPods)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	alloc, err := g.serviceAllocator()
@@ -135,7 +141,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	defer stopControlPlane()
 
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, rt, f.pull, client, inf, start, s)
+	stopAgent, err := startNodeAgent(ctx, g, rt, f, client, inf, start, s)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // would run against a remote cluster, on the process's informers (start
 // starts what was asked of them). The returned function stops it and
 // waits: pods keep running, for the next serve to adopt.
-func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull agent.PullMode, client kubernetes.Interface, inf informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
+func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serveFlags, client kubernetes.Interface, inf informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
 	images, err := g.images()
 	if err != nil {
 		return nil, err
@@ -36,13 +36,14 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, pull ag
 			Images:  images,
 			PodsDir: filepath.Join(g.root, "pods"),
 			LogsDir: filepath.Join(g.root, "logs"),
-			Pull:    pull,
+			Pull:    f.pull,
 			Network: podNet,
 			// ClusterFirst pods resolve through the cluster DNS.
 			ClusterDNS: nameservers,
 			// Projected tokens, cached and renewed as the kubelet does.
 			Tokens: token.NewManager(client),
 		},
+		MaxPods:   f.maxPods,
 		Informers: inf,
 		Log:       slog.New(slog.NewTextHandler(s.Err, nil)),
 	})
