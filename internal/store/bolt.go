@@ -59,10 +59,10 @@ type Bolt struct {
 	// beforeBatch, if set (by tests), runs before each transaction with
 	// the number of writes it holds.
 	beforeBatch func(n int)
-	history    []event // ring, oldest first once full
-	histNext   int
-	histFull   bool
-	watchers   map[*watcher]struct{}
+	history     []event // ring, oldest first once full
+	histNext    int
+	histFull    bool
+	watchers    map[*watcher]struct{}
 }
 
 type event struct {
