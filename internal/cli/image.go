@@ -21,6 +21,7 @@ func newImageCommand(g *globals, s Streams) *cobra.Command {
 		Short: "Manage the local image store",
 	}
 	var insecure bool
+	var downloads int
 	pull := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Pull an image from a registry (auth from ~/.docker/config.json)",
@@ -30,7 +31,10 @@ func newImageCommand(g *globals, s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := image.PullOptions{Insecure: insecure}
+			if downloads < 1 {
+				return fmt.Errorf("--max-concurrent-downloads %d: must be at least 1", downloads)
+			}
+			opts := image.PullOptions{Insecure: insecure, Downloads: downloads}
 			if f, ok := s.Err.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				opts.Progress = f
 			}
@@ -43,6 +47,7 @@ func newImageCommand(g *globals, s Streams) *cobra.Command {
 		},
 	}
 	pull.Flags().BoolVar(&insecure, "insecure", false, "use plain HTTP (for a registry on loopback)")
+	pull.Flags().IntVar(&downloads, "max-concurrent-downloads", image.MaxConcurrentDownloads, "layers fetched at once, as dockerd's flag")
 
 	load := &cobra.Command{
 		Use:   "load FILE|DIR",

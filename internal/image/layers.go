@@ -51,7 +51,7 @@ func (s *Store) Layers(ctx context.Context, img *Image) ([]string, error) {
 		}
 	}
 	if len(missing) > 0 {
-		unlock, err := s.lock()
+		unlock, err := s.lock(ctx)
 		if err != nil {
 			return nil, err
 		}

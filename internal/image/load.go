@@ -31,7 +31,7 @@ type loaded struct {
 // may be gzipped. Names come from RepoTags or ref.name annotations; an image
 // without a usable name is stored nameless, for Tag by ID.
 func (s *Store) Load(ctx context.Context, p string) ([]*Image, error) {
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (s *Store) Load(ctx context.Context, p string) ([]*Image, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rec, err := s.put(ctx, l.img, nil)
+		rec, err := s.put(ctx, l.img, nil, 1) // a local file: one at a time
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", p, err)
 		}

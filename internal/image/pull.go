@@ -21,6 +21,9 @@ import (
 type PullOptions struct {
 	Insecure bool      // plain HTTP (for a loopback registry)
 	Progress io.Writer // when non-nil and a terminal, a progress display; else nothing
+	// Downloads is how many layers are fetched at once; 0:
+	// MaxConcurrentDownloads.
+	Downloads int
 }
 
 // platform is what peapod runs: the image for it is picked from an index.
@@ -59,13 +62,17 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image,
 		return nil, err
 	}
 
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	prog := newProgress(opts.Progress, norm)
-	rec, err := s.put(ctx, img, prog)
+	downloads := opts.Downloads
+	if downloads <= 0 {
+		downloads = MaxConcurrentDownloads
+	}
+	rec, err := s.put(ctx, img, prog, downloads)
 	prog.done()
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", norm, err)

@@ -8,10 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"peapod/internal/image/busybox"
@@ -195,3 +201,115 @@ func TestIntegrationPullIndex(t *testing.T) {
 }
 
 var platformV = platform()
+
+// blobGate is a proxy in front of the registry that holds each layer
+// download until `want` of them are in flight (or release closes), and
+// records how many were at once.
+type blobGate struct {
+	want     int
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	full     chan struct{} // closed once want are in flight
+	release  chan struct{}
+}
+
+func newBlobGate(want int) *blobGate {
+	return &blobGate{want: want, full: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *blobGate) handler(upstream string) http.Handler {
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: upstream})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		g.mu.Lock()
+		g.inFlight++
+		g.most = max(g.most, g.inFlight)
+		full, release := g.full, g.release
+		if g.inFlight == g.want {
+			select {
+			case <-full:
+			default:
+				close(full)
+			}
+		}
+		g.mu.Unlock()
+		select {
+		case <-full:
+		case <-release:
+		case <-r.Context().Done():
+		}
+		proxy.ServeHTTP(w, r)
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	})
+}
+
+// most is the most layer downloads that were in flight at once.
+func (g *blobGate) mostInFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.most
+}
+
+// Layers are fetched MaxConcurrentDownloads at a time, and a cancelled pull
+// stops its downloads and gives the store back.
+func TestIntegrationPullLayersInParallel(t *testing.T) {
+	addr := startRegistry(t)
+	img, err := random.Image(64<<10, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := newBlobGate(MaxConcurrentDownloads)
+	srv := httptest.NewServer(gate.handler(addr))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/peapod/six:1"
+	r, err := name.ParseReference(addr+"/peapod/six:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // before srv.Close, which waits for held downloads
+	done := make(chan error, 1)
+	go func() { _, err := s.Pull(ctx, ref, PullOptions{Insecure: true}); done <- err }()
+	select {
+	case <-gate.full:
+	case err := <-done:
+		t.Fatalf("pull ended before %d layers were in flight: %v", MaxConcurrentDownloads, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d layers in flight at most, want %d", gate.mostInFlight(), MaxConcurrentDownloads)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled pull: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a cancelled pull did not return")
+	}
+
+	// Again, to the end, with the gate open: every layer stored and
+	// unpacked, never more than the limit fetched at once.
+	close(gate.release)
+	got, err := s.Pull(context.Background(), ref, PullOptions{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := s.Layers(context.Background(), got)
+	if err != nil || len(dirs) != 6 {
+		t.Fatalf("layers: %v, %v", dirs, err)
+	}
+	if most := gate.mostInFlight(); most != MaxConcurrentDownloads {
+		t.Errorf("%d layers in flight at most, want %d", most, MaxConcurrentDownloads)
+	}
+}

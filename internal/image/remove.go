@@ -12,7 +12,7 @@ import (
 // image with all its names. An image left without names is deleted, and
 // then its blobs and unpacked layers that no other image uses.
 func (s *Store) Remove(ctx context.Context, ref string) error {
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,7 +48,9 @@ var ErrNotFound = errors.New("image not found")
 // last replaced.
 type Store struct {
 	dir string
-	mu  sync.Mutex // flock(2) does not exclude goroutines sharing the lock
+	// sem is held with the flock: flock(2) does not exclude goroutines
+	// sharing the lock; a channel, so waiting for it can be given up.
+	sem chan struct{}
 }
 
 // Image is an image held by the store.
@@ -84,7 +86,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.Chmod(filepath.Join(dir, "layers"), 0o711); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
 }
 
 func (s *Store) blobPath(digest string) string {
@@ -92,22 +94,45 @@ func (s *Store) blobPath(digest string) string {
 }
 
 // lock takes the store's write lock and clears tmp/: whatever is there was
-// left by a writer that died holding the lock.
-func (s *Store) lock() (unlock func(), err error) {
-	s.mu.Lock()
+// left by a writer that died holding the lock. It gives up when ctx ends.
+func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("image store lock: %w", ctx.Err())
+	}
 	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		s.mu.Unlock()
+		<-s.sem
 		return nil, fmt.Errorf("image store lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	// flock(2) has no timeout: it blocks in a goroutine of its own, which
+	// releases the lock at once if it gets it after ctx ended.
+	got := make(chan error, 1)
+	go func() {
+		for {
+			err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			if !errors.Is(err, unix.EINTR) {
+				got <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err = <-got:
+	case <-ctx.Done():
+		go func() { <-got; f.Close() }()
+		<-s.sem
+		return nil, fmt.Errorf("image store lock: %w", ctx.Err())
+	}
+	if err != nil {
 		f.Close()
-		s.mu.Unlock()
+		<-s.sem
 		return nil, fmt.Errorf("image store lock: %w", err)
 	}
 	unlock = func() {
 		f.Close() // releases the flock
-		s.mu.Unlock()
+		<-s.sem
 	}
 	tmp := filepath.Join(s.dir, "tmp")
 	ents, err := os.ReadDir(tmp)
@@ -212,9 +237,27 @@ func (s *Store) writeBytes(b []byte) (v1.Hash, error) {
 	return h, s.writeBlob(h, bytes.NewReader(b))
 }
 
-// put stores img's layers, config and manifest and returns its record (not
-// yet in the index). The caller holds the lock.
-func (s *Store) put(ctx context.Context, img v1.Image, prog *progress) (*record, error) {
+// MaxConcurrentDownloads is how many layers of an image are fetched at
+// once: dockerd's and containerd's default.
+const MaxConcurrentDownloads = 3
+
+// ctxReader stops reading once ctx ends: a layer being fetched when
+// another failed, or when the pull was cancelled, stops at its next read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// put stores img's layers (downloads of them at once), config and manifest
+// and returns its record (not yet in the index). The caller holds the lock.
+func (s *Store) put(ctx context.Context, img v1.Image, prog *progress, downloads int) (*record, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -233,30 +276,39 @@ func (s *Store) put(ctx context.Context, img v1.Image, prog *progress) (*record,
 			}
 		}
 	}
+	// Layers are fetched downloads at a time, each into a temporary file
+	// of its own; the first failure cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(downloads)
 	for _, l := range layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		d, err := l.Digest()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(s.blobPath(d.String())); err == nil {
-			continue
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", d, err)
-		}
-		var r io.Reader = rc
-		if prog != nil {
-			r = io.TeeReader(rc, prog)
-		}
-		err = s.writeBlob(d, r)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", d, err)
-		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			d, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(s.blobPath(d.String())); err == nil {
+				return nil
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d, err)
+			}
+			defer rc.Close()
+			var r io.Reader = ctxReader{gctx, rc}
+			if prog != nil {
+				r = io.TeeReader(r, prog)
+			}
+			if err := s.writeBlob(d, r); err != nil {
+				return fmt.Errorf("layer %s: %w", d, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	cfg, err := img.RawConfigFile()
 	if err != nil {
@@ -452,7 +504,7 @@ func (s *Store) Tag(ctx context.Context, src, dst string) error {
 	if strings.Contains(norm, "@") {
 		return fmt.Errorf("tag %q: a tag cannot be a digest reference", dst)
 	}
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -536,4 +537,43 @@ func assertTmpEmpty(t testing.TB, s *Store) {
 	if ents, _ := os.ReadDir(filepath.Join(s.dir, "tmp")); len(ents) != 0 {
 		t.Errorf("tmp not empty: %v", ents)
 	}
+}
+
+// Waiting for the store's lock ends with the context, whether a goroutine
+// of this process or another process (another open file's flock) holds
+// it; a wait given up leaves the lock free once the holder lets go.
+func TestStore_LockHonoursContext(t *testing.T) {
+	s := openStore(t)
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	unlock, err := s.lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.lock(short()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("held by a goroutine: %v, want DeadlineExceeded", err)
+	}
+	unlock()
+
+	other, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(other.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.lock(short()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("held by another process: %v, want DeadlineExceeded", err)
+	}
+	other.Close() // the abandoned wait now gets the lock, and lets it go
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unlock, err = s.lock(ctx)
+	if err != nil {
+		t.Fatalf("after the holder let go: %v", err)
+	}
+	unlock()
 }
