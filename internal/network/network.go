@@ -70,6 +70,10 @@ type CNI struct {
 	cfg     Config
 	cni     *libcni.CNIConfig
 	list    *libcni.NetworkConfigList
+	// noPorts is list without portmap, for pods without hostPorts: a
+	// plugin run is a process (~15 ms of CPU here), and portmap has
+	// nothing to do for them.
+	noPorts *libcni.NetworkConfigList
 	subnet  *net.IPNet
 	gateway net.IP
 }
@@ -118,10 +122,15 @@ func New(cfg Config) (*CNI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod network: %w", err)
 	}
+	noPorts, err := withoutPortmap(data)
+	if err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
 	return &CNI{
 		cfg:     cfg,
 		cni:     libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.Dir, "cache"), nil),
 		list:    list,
+		noPorts: noPorts,
 		subnet:  subnet,
 		gateway: gateway,
 	}, nil
@@ -209,6 +218,33 @@ func Conflist(bridge string, subnet *net.IPNet, gateway net.IP, dataDir string) 
 	return json.MarshalIndent(list, "", "  ")
 }
 
+// withoutPortmap is the network list conflist holds without its portmap
+// plugin (the last).
+func withoutPortmap(conflist []byte) (*libcni.NetworkConfigList, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(conflist, &raw); err != nil {
+		return nil, err
+	}
+	plugins, _ := raw["plugins"].([]any)
+	if len(plugins) == 0 {
+		return nil, errors.New("network list without plugins")
+	}
+	raw["plugins"] = plugins[:len(plugins)-1]
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(b)
+}
+
+// listFor is the network list a sandbox with ports is attached with.
+func (c *CNI) listFor(ports []PortMapping) *libcni.NetworkConfigList {
+	if len(ports) == 0 {
+		return c.noPorts
+	}
+	return c.list
+}
+
 // HostIP is the node's address as pods see it, the bridge's: status.hostIP.
 func (c *CNI) HostIP() net.IP { return c.gateway }
 
@@ -225,14 +261,15 @@ func (c *CNI) runtimeConf(sandboxID, netns string, ports []PortMapping) *libcni.
 // peapod: the sandbox was adopted) keeps its cached address.
 func (c *CNI) Attach(ctx context.Context, sandboxID, netns string, ports []PortMapping) ([]net.IP, error) {
 	rt := c.runtimeConf(sandboxID, netns, ports)
+	list := c.listFor(ports)
 	if att := c.cached(sandboxID); att != nil && att.NetNS == netns {
-		if res, err := c.cni.GetNetworkListCachedResult(c.list, rt); err == nil && res != nil {
+		if res, err := c.cni.GetNetworkListCachedResult(list, rt); err == nil && res != nil {
 			if ips, err := resultIPs(res); err == nil && len(ips) > 0 {
 				return ips, nil
 			}
 		}
 	}
-	res, err := c.cni.AddNetworkList(ctx, c.list, rt)
+	res, err := c.cni.AddNetworkList(ctx, list, rt)
 	if err == nil {
 		var ips []net.IP
 		if ips, err = resultIPs(res); err == nil && len(ips) > 0 {
@@ -243,7 +280,7 @@ func (c *CNI) Attach(ctx context.Context, sandboxID, netns string, ports []PortM
 		}
 	}
 	// libcni leaves what the plugins before the failing one made.
-	if derr := c.cni.DelNetworkList(context.WithoutCancel(ctx), c.list, rt); derr != nil {
+	if derr := c.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
 		err = errors.Join(err, derr)
 	}
 	return nil, fmt.Errorf("sandbox %s: attach to the pod network: %w", sandboxID, err)
@@ -291,9 +328,13 @@ var delPortMappings = []PortMapping{{HostPort: 1, ContainerPort: 1, Protocol: "t
 // del runs DEL, also for a sandbox whose netns is gone: the plugins then
 // release what they find by the sandbox's ID.
 func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf) error {
+	list := c.list
 	if att := c.cached(rt.ContainerID); att != nil {
 		rt.CapabilityArgs = att.CapabilityArgs
 		rt.NetNS = cmpOr(rt.NetNS, att.NetNS)
+		if att.CapabilityArgs["portMappings"] == nil {
+			list = c.noPorts // attached without portmap
+		}
 	} else {
 		rt.CapabilityArgs = map[string]any{"portMappings": delPortMappings}
 	}
@@ -304,7 +345,7 @@ func (c *CNI) del(ctx context.Context, rt *libcni.RuntimeConf) error {
 			n.Close()
 		}
 	}
-	return c.cni.DelNetworkList(ctx, c.list, rt)
+	return c.cni.DelNetworkList(ctx, list, rt)
 }
 
 // Reconcile detaches every sandbox the network knows (from libcni's cache

@@ -48,6 +48,16 @@ func TestConflistGolden(t *testing.T) {
 	if list.Name != NetworkName || list.CNIVersion != "1.0.0" || !reflect.DeepEqual(types, []string{"bridge", "portmap"}) {
 		t.Errorf("parsed as %s %s %v", list.Name, list.CNIVersion, types)
 	}
+	// Pods without hostPorts are attached without portmap, the same
+	// network otherwise.
+	lite, err := withoutPortmap(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lite.Name != NetworkName || lite.CNIVersion != "1.0.0" || len(lite.Plugins) != 1 || lite.Plugins[0].Network.Type != "bridge" ||
+		string(lite.Plugins[0].Bytes) != string(list.Plugins[0].Bytes) {
+		t.Errorf("without portmap: %s %s %d plugins, first %s", lite.Name, lite.CNIVersion, len(lite.Plugins), lite.Plugins[0].Bytes)
+	}
 }
 
 func TestParseCIDR(t *testing.T) {
