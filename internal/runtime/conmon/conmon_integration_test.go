@@ -485,9 +485,10 @@ func TestIntegration_ExecTtySize(t *testing.T) {
 	close(resize)
 }
 
-// While a started container's conmon runs, its status and an exec into it
-// ask the runtime nothing but the exec: a `crun state` per status made
-// every observation and every exec probe cost a process (issue 14).
+// While a started container's conmon runs, its status, an exec into it and
+// its stop signal ask the runtime nothing but the exec: a `crun state` per
+// status made every observation and every exec probe cost a process, and
+// `crun kill` every stop (issue 14).
 func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
 	real, err := exec.LookPath(ociRuntime())
 	if err != nil {
@@ -518,8 +519,18 @@ func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
 	if code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"true"}}); err != nil || code != 0 {
 		t.Fatalf("exec: %d, %v", code, err)
 	}
+	// The stop signal goes to the init process through a pidfd.
+	if err := e.trapped(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.StopContainer(ctxT(t), runtime.StopRequest{ID: id, Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.rt.ContainerStatus(ctxT(t), id); err != nil || st.State != runtime.StateExited || st.ExitCode != 143 {
+		t.Fatalf("after stop: %+v, %v", st, err)
+	}
 	after, _ := os.ReadFile(calls)
 	if got := strings.Fields(strings.TrimPrefix(string(after), string(before))); !slices.Equal(got, []string{"exec"}) {
-		t.Errorf("runtime verbs for 5 statuses and an exec: %q, want [exec]", got)
+		t.Errorf("runtime verbs for 5 statuses, an exec and a stop: %q, want [exec]", got)
 	}
 }

@@ -473,6 +473,9 @@ func (r *Runtime) StopContainer(ctx context.Context, req runtime.StopRequest) er
 
 // kill signals the container; a container that is already gone is fine.
 func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	if !all && r.signalInit(id, sig) {
+		return nil
+	}
 	args := []string{"kill"}
 	if all {
 		args = append(args, "--all")
@@ -485,6 +488,32 @@ func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all b
 		return fmt.Errorf("signal container %s: %w", id, err)
 	}
 	return nil
+}
+
+// signalInit sends sig to the container's init process itself, as
+// `<runtime> kill` without --all does, sparing a runtime process (~20 ms
+// of CPU here) per stop. The PID is taken through a pidfd and only if the
+// process is in the container's cgroup, so a recycled PID is never
+// signalled; false: not sent, ask the runtime.
+func (r *Runtime) signalInit(id string, sig syscall.Signal) bool {
+	m, err := r.loadMeta(id)
+	if err != nil || m.CgroupsPath == "" {
+		return false
+	}
+	pid, err := readPid(filepath.Join(r.containerDir(id), initPid))
+	if err != nil {
+		return false
+	}
+	f, err := openPidfd(pid)
+	if f == nil || err != nil {
+		return false
+	}
+	defer f.Close()
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil || !bytes.Contains(cg, []byte(":"+m.CgroupsPath+"\n")) {
+		return false
+	}
+	return unix.PidfdSendSignal(int(f.Fd()), sig, nil, 0) == nil
 }
 
 // RemoveContainer kills the container if needed and removes its runtime
