@@ -67,9 +67,9 @@ type PortMapping struct {
 // the plugins lock what they share (host-local its store, iptables its
 // tables with --wait).
 type CNI struct {
-	cfg     Config
-	cni     *libcni.CNIConfig
-	list    *libcni.NetworkConfigList
+	cfg  Config
+	cni  *libcni.CNIConfig
+	list *libcni.NetworkConfigList
 	// noPorts is list without portmap, for pods without hostPorts: a
 	// plugin run is a process (~15 ms of CPU here), and portmap has
 	// nothing to do for them.
