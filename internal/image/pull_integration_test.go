@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +60,9 @@ http:
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "serve", cfg)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	// Gone with the test binary too, even when a timeout panic skips the
+	// cleanups.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
