@@ -1,0 +1,610 @@
+// Command benchserve measures `peapod serve` driven by the real kubectl and
+// by client-go: cold start, idle memory, one pod from apply to Ready, a
+// delete with grace 0, 100 pods at once (plain; with an init container, a
+// native sidecar and an httpGet readiness probe; with 1 s exec probes and
+// the CPU they cost at steady state), 100 deleted at once, and the curve
+// of time and memory against the pod count. Every figure is printed with
+// its target (issue 14) and PASS or MISS, and a CPU profile of serve during
+// the heaviest run is printed as pprof's top. hack/bench-serve.sh builds
+// and runs it (`make bench-serve`); it is not a test.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var (
+	peapodBin    = flag.String("peapod", "bin/peapod", "peapod binary")
+	image        = flag.String("image", "_output/images/busybox", "busybox OCI layout")
+	outDir       = flag.String("out", "_output/bench-serve", "private root, kubeconfig, logs and profiles")
+	runRoot      = flag.String("run-root", "/run/peapod-bench-serve", "peapod --run-root")
+	podCIDR      = flag.String("pod-cidr", "10.254.0.0/22", "pod network (room for the curve's largest count)")
+	curveFlag    = flag.String("curve", "1,10,100,300", "pod counts of the curve")
+	runs         = flag.Int("runs", 10, "cold starts, single-pod runs and deletes")
+	bulk         = flag.Int("pods", 100, "pods in the bulk runs")
+	steady       = flag.Duration("steady", 10*time.Second, "how long serve's CPU is read with the exec-probed pods Ready")
+	withExec     = flag.Bool("exec-probes", true, "run the bulk pods with 1 s exec probes too")
+	readyTimeout = flag.Duration("ready-timeout", 3*time.Minute, "how long a bulk run waits for its pods to be Ready")
+)
+
+// Targets of issue 14.
+const (
+	targetIdleMiB      = 30.0
+	targetBulkMiB      = 60.0
+	targetBulkReady    = 6 * time.Second
+	targetProbeCPU     = 0.5 // of one core, at steady state
+	targetProbeBringUp = 4.0 // CPU seconds of serve for the exec-probed pods to come up
+	targetDeleteMS     = 40.0
+	targetBulkDelete   = 5 * time.Second
+)
+
+func main() {
+	flag.Parse()
+	for _, p := range []*string{peapodBin, image, outDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			fatal(err)
+		}
+		*p = abs
+	}
+	var curve []int
+	for _, f := range strings.Split(*curveFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fatal(fmt.Errorf("-curve %q: want positive counts", *curveFlag))
+		}
+		curve = append(curve, n)
+	}
+	b := &bench{root: filepath.Join(*outDir, "root"), kubeconfig: filepath.Join(*outDir, "kubeconfig"), maxPods: max(slices.Max(curve), *bulk) + 10}
+	defer b.cleanup()
+	if err := b.run(curve); err != nil {
+		b.cleanup()
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "bench-serve: %v\n", err)
+	os.Exit(1)
+}
+
+type bench struct {
+	root, kubeconfig string
+	maxPods          int
+	serve            *exec.Cmd
+	client           kubernetes.Interface
+	pods             cache.Indexer
+	stopInformers    chan struct{}
+	verdicts         []string
+}
+
+func (b *bench) peapod(args ...string) *exec.Cmd {
+	all := append([]string{"--root", b.root, "--run-root", *runRoot, "--cgroup-root", "peapod-bench-serve",
+		"--pod-cidr", *podCIDR, "--bridge", "peapodbench0", "--nft-table", "peapod_bench"}, args...)
+	return exec.Command(*peapodBin, all...)
+}
+
+func (b *bench) run(curve []int) error {
+	t0 := time.Now()
+	fmt.Printf("peapod bench-serve: %d CPUs, load average %s; serve --max-pods %d, pods on %s\n", goruntime.NumCPU(), loadavg(), b.maxPods, *podCIDR)
+	for _, args := range [][]string{{"image", "load", *image}, {"image", "tag", "busybox", "busybox:1.36"}} {
+		if out, err := b.peapod(args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("peapod %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	var starts []float64
+	for range *runs {
+		d, err := b.startServe()
+		if err != nil {
+			return err
+		}
+		starts = append(starts, d.Seconds())
+		if err := b.stopServe(); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\nserve cold start to ready: median %.3f s (min %.3f, max %.3f, %d starts)\n", median(starts), slices.Min(starts), slices.Max(starts), len(starts))
+
+	if _, err := b.startServe(); err != nil {
+		return err
+	}
+	if err := b.connect(); err != nil {
+		return err
+	}
+	time.Sleep(5 * time.Second) // a memory reading of a settled process, not synchronisation
+	idle := rssMiB(b.serve.Process.Pid)
+	b.verdict(idle <= targetIdleMiB, fmt.Sprintf("serve idle RSS, no pods ≤ %.0f MiB", targetIdleMiB), fmt.Sprintf("%.1f MiB", idle))
+
+	// One pod: kubectl apply until Ready, then a delete with grace 0 until
+	// the node has removed everything of it.
+	var applies, deletes []float64
+	for i := range *runs {
+		file := b.write("one.yaml", pods("one", 1, plain))
+		t := time.Now()
+		if out, err := b.kubectl("apply", "-f", file).CombinedOutput(); err != nil {
+			return fmt.Errorf("kubectl apply: %w: %s", err, out)
+		}
+		if err := b.waitReady("one-", 1, time.Minute); err != nil {
+			return err
+		}
+		applies = append(applies, ms(time.Since(t)))
+		d, err := b.deleteNow("one-0")
+		if err != nil {
+			return fmt.Errorf("delete %d: %w", i, err)
+		}
+		deletes = append(deletes, ms(d))
+	}
+	fmt.Printf("kubectl apply → Ready, one pod: median %.1f ms (min %.1f, max %.1f)\n", median(applies), slices.Min(applies), slices.Max(applies))
+	b.verdict(median(deletes) <= targetDeleteMS, fmt.Sprintf("delete pod grace 0 → API object and every container, mount and sandbox gone, median ≤ %.0f ms", targetDeleteMS),
+		fmt.Sprintf("%.1f ms (min %.1f, max %.1f)", median(deletes), slices.Min(deletes), slices.Max(deletes)))
+
+	// 100 pods at once, three kinds.
+	for _, k := range []kind{plain, sidecarHTTP} {
+		r, err := b.bulkRun(k, *bulk, k == sidecarHTTP)
+		if err != nil {
+			return err
+		}
+		b.verdict(r.notReady == nil && r.ready <= targetBulkReady, fmt.Sprintf("%d pods (%s) applied at once → all Ready ≤ %v", *bulk, k, targetBulkReady),
+			r.readyText())
+		if k == plain {
+			b.verdict(r.rss <= targetBulkMiB, fmt.Sprintf("serve RSS with %d pods ≤ %.0f MiB", *bulk, targetBulkMiB), fmt.Sprintf("%.1f MiB", r.rss))
+		}
+		b.verdict(r.deleted <= targetBulkDelete, fmt.Sprintf("%d pods (%s) deleted at once → all gone ≤ %v", *bulk, k, targetBulkDelete), fmt.Sprintf("%.2f s", r.deleted.Seconds()))
+	}
+	if !*withExec {
+		fmt.Println("(the exec-probe run is left out: -exec-probes=false)")
+	} else if err := b.execProbeRun(); err != nil {
+		return err
+	}
+	return b.curveRun(curve, t0)
+}
+
+// execProbeRun runs the bulk pods with 1 s exec readiness probes.
+func (b *bench) execProbeRun() error {
+	r, err := b.bulkRun(execProbe, *bulk, false)
+	if err != nil {
+		return err
+	}
+	b.verdict(r.notReady == nil && r.ready <= targetBulkReady, fmt.Sprintf("%d pods (%s) → all Ready ≤ %v", *bulk, execProbe, targetBulkReady), r.readyText())
+	b.verdict(r.notReady == nil && r.cpu <= targetProbeBringUp, fmt.Sprintf("serve CPU for them until Ready ≤ %.0f s", targetProbeBringUp), fmt.Sprintf("%.2f s", r.cpu))
+	b.verdict(r.notReady == nil && r.steady <= targetProbeCPU, fmt.Sprintf("serve CPU at steady state with their probes ≤ %.0f %% of one core", 100*targetProbeCPU),
+		fmt.Sprintf("%.1f %% over %v", 100*r.steady, *steady))
+	return nil
+}
+
+// curveRun measures plain pods at each count of curve and prints the
+// verdicts.
+func (b *bench) curveRun(curve []int, t0 time.Time) error {
+	fmt.Printf("\ncurve: %-6s %10s %12s %10s %12s %10s\n", "pods", "Ready (s)", "ms per pod", "RSS (MiB)", "serve CPU s", "delete (s)")
+	var points []result
+	for _, n := range curve {
+		r, err := b.bulkRun(plain, n, false)
+		if err != nil {
+			return err
+		}
+		points = append(points, r)
+		fmt.Printf("       %-6d %10.2f %12.1f %10.1f %12.2f %10.2f\n", n, r.ready.Seconds(), ms(r.ready)/float64(n), r.rss, r.cpu, r.deleted.Seconds())
+	}
+	fmt.Println("       " + linearity(curve, points))
+
+	fmt.Println("\ntargets")
+	for _, v := range b.verdicts {
+		fmt.Println(v)
+	}
+	fmt.Printf("\nbench-serve took %.0f s; load average at the end %s\n", time.Since(t0).Seconds(), loadavg())
+	return nil
+}
+
+// linearity says whether time and RSS grow linearly with the pod count,
+// from the per-pod cost between the two largest counts against the one
+// between the two smallest above 1.
+func linearity(ns []int, rs []result) string {
+	if len(ns) < 3 {
+		return "(too few points to judge growth)"
+	}
+	slope := func(i, j int) (t, m float64) {
+		dn := float64(ns[j] - ns[i])
+		return (rs[j].ready - rs[i].ready).Seconds() / dn * 1000, (rs[j].rss - rs[i].rss) / dn
+	}
+	lt, lm := slope(len(ns)-2, len(ns)-1)
+	ft, fm := slope(len(ns)-3, len(ns)-2)
+	shape := "linear"
+	if lt > 1.5*ft {
+		shape = "super-linear"
+	}
+	return fmt.Sprintf("growth: %.1f ms and %.2f MiB per added pod between %d and %d pods, %.1f ms and %.2f MiB between %d and %d: time is %s",
+		ft, fm, ns[len(ns)-3], ns[len(ns)-2], lt, lm, ns[len(ns)-2], ns[len(ns)-1], shape)
+}
+
+func (b *bench) verdict(ok bool, what, got string) {
+	v := "MISS"
+	if ok {
+		v = "PASS"
+	}
+	line := fmt.Sprintf("  %s  %s: %s", v, what, got)
+	fmt.Println(line)
+	b.verdicts = append(b.verdicts, line)
+}
+
+// ---- serve ----
+
+func (b *bench) startServe() (time.Duration, error) {
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return 0, err
+	}
+	log, err := os.OpenFile(filepath.Join(*outDir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	cmd := b.peapod("serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", b.kubeconfig, "--max-pods", strconv.Itoa(b.maxPods), "--image-pull", "never")
+	cmd.Stderr = log
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	b.serve = cmd
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if sc.Text() == "peapod: ready" {
+			d := time.Since(t)
+			go io.Copy(io.Discard, out) // never let serve block on its stdout
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("serve ended before it was ready (see %s)", filepath.Join(*outDir, "serve.log"))
+}
+
+func (b *bench) stopServe() error {
+	if b.stopInformers != nil {
+		close(b.stopInformers)
+		b.stopInformers = nil
+	}
+	if b.serve == nil {
+		return nil
+	}
+	_ = b.serve.Process.Signal(syscall.SIGTERM)
+	err := b.serve.Wait()
+	b.serve = nil
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil // stopped by our signal
+	}
+	return err
+}
+
+func (b *bench) cleanup() {
+	if b.serve != nil && b.client != nil {
+		_ = b.deleteAll(2 * time.Minute)
+	}
+	_ = b.stopServe()
+}
+
+func (b *bench) connect() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", b.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	b.client, err = kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(b.client, 0, informers.WithNamespace("default"))
+	inf := f.Core().V1().Pods().Informer()
+	b.pods = inf.GetIndexer()
+	b.stopInformers = make(chan struct{})
+	f.Start(b.stopInformers)
+	if !cache.WaitForCacheSync(b.stopInformers, inf.HasSynced) {
+		return errors.New("pod informer did not sync")
+	}
+	return nil
+}
+
+func (b *bench) kubectl(args ...string) *exec.Cmd {
+	return exec.Command("kubectl", append([]string{"--kubeconfig", b.kubeconfig}, args...)...)
+}
+
+func (b *bench) write(name, content string) string {
+	p := filepath.Join(*outDir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		fatal(err)
+	}
+	return p
+}
+
+// errNotReady: some pods were not Ready in time.
+var errNotReady = errors.New("not all pods Ready")
+
+// waitReady polls the informer's cache (1 ms) until n pods named prefix*
+// are Ready.
+func (b *bench) waitReady(prefix string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ready := 0
+		for _, o := range b.pods.List() {
+			p := o.(*corev1.Pod)
+			if strings.HasPrefix(p.Name, prefix) && p.DeletionTimestamp == nil && isReady(p) {
+				ready++
+			}
+		}
+		if ready >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of %d pods %s* Ready after %v", errNotReady, ready, n, prefix, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// deleteNow deletes a pod with grace 0 and waits until the API no longer
+// has it and the node has removed its directory, the last step of its
+// teardown (containers, network, sandbox and volumes go first).
+func (b *bench) deleteNow(name string) (time.Duration, error) {
+	p, err := b.client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(b.root, "pods", string(p.UID))
+	zero := int64(0)
+	t := time.Now()
+	if err := b.client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		return 0, err
+	}
+	deadline := t.Add(time.Minute)
+	for {
+		_, inAPI, _ := b.pods.GetByKey("default/" + name)
+		_, err := os.Stat(dir)
+		if !inAPI && errors.Is(err, os.ErrNotExist) {
+			return time.Since(t), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("pod %s: in the API %v, directory %v a minute after its delete", name, inAPI, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// deleteAll deletes every pod (their grace is 1 s) and waits until the
+// API and the node's pod directory are empty.
+func (b *bench) deleteAll(timeout time.Duration) error {
+	if err := b.client.CoreV1().Pods("default").DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ents, _ := os.ReadDir(filepath.Join(b.root, "pods"))
+		if len(b.pods.ListKeys()) == 0 && len(ents) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %d pods in the API, %d pod directories", timeout, len(b.pods.ListKeys()), len(ents))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type result struct {
+	// notReady says how many pods were not Ready when the wait gave up.
+	notReady       error
+	ready, deleted time.Duration
+	cpu            float64 // serve's CPU seconds from apply to all Ready
+	steady         float64 // serve's CPU share of one core once Ready
+	rss            float64 // serve's RSS in MiB once Ready
+}
+
+func (r result) readyText() string {
+	if r.notReady != nil {
+		return fmt.Sprintf("%v (serve CPU %.2f s)", r.notReady, r.cpu)
+	}
+	return fmt.Sprintf("%.2f s, serve CPU %.2f s", r.ready.Seconds(), r.cpu)
+}
+
+// bulkRun applies n pods of kind k in one kubectl apply, waits for all to
+// be Ready, reads serve, then deletes them all at once. With profile, a
+// CPU profile of serve covers the bring-up and pprof's top is printed.
+func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
+	var r result
+	file := b.write(fmt.Sprintf("%s-%d.yaml", k, n), pods(string(k), n, k))
+	pid := b.serve.Process.Pid
+	var prof sync.WaitGroup
+	profFile := filepath.Join(*outDir, fmt.Sprintf("serve-%s-%d.pprof", k, n))
+	if profile {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			b.profile(profFile, 8)
+		}()
+	}
+	c0, t := cpuSeconds(pid), time.Now()
+	if out, err := b.kubectl("apply", "-f", file).CombinedOutput(); err != nil {
+		return r, fmt.Errorf("kubectl apply: %w: %s", err, out)
+	}
+	if err := b.waitReady(string(k)+"-", n, *readyTimeout); errors.Is(err, errNotReady) {
+		r.notReady = err // measured as it is: the rest goes on
+	} else if err != nil {
+		return r, err
+	}
+	r.ready, r.cpu = time.Since(t), cpuSeconds(pid)-c0
+	prof.Wait()
+	if k == execProbe {
+		c1, t1 := cpuSeconds(pid), time.Now()
+		time.Sleep(*steady) // a CPU reading over a window, not synchronisation
+		r.steady = (cpuSeconds(pid) - c1) / time.Since(t1).Seconds()
+	} else {
+		time.Sleep(2 * time.Second) // a memory reading of a settled process
+	}
+	r.rss = rssMiB(pid)
+	t = time.Now()
+	if err := b.deleteAll(5 * time.Minute); err != nil {
+		return r, err
+	}
+	r.deleted = time.Since(t)
+	state := "all Ready"
+	if r.notReady != nil {
+		state = r.notReady.Error()
+	}
+	fmt.Printf("%d pods (%s): %s in %.2f s (serve CPU %.2f s), RSS %.1f MiB, all gone %.2f s after their delete\n",
+		n, k, state, r.ready.Seconds(), r.cpu, r.rss, r.deleted.Seconds())
+	if profile {
+		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=20", *peapodBin, profFile).CombinedOutput()
+		if err != nil {
+			fmt.Printf("pprof: %v: %s\n", err, top)
+		} else {
+			fmt.Printf("serve CPU profile of the first 8 s (%s; go tool pprof -top):\n%s\n", profFile, indent(string(top)))
+		}
+	}
+	return r, nil
+}
+
+// profile fetches seconds of serve's CPU profile from /debug/pprof.
+func (b *bench) profile(file string, seconds int) {
+	body, err := b.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(seconds)).Timeout(time.Duration(seconds+30) * time.Second).DoRaw(context.Background())
+	if err == nil {
+		err = os.WriteFile(file, body, 0o644)
+	}
+	if err != nil {
+		fmt.Printf("profile: %v\n", err)
+	}
+}
+
+func indent(s string) string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		out = append(out, "    "+l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// ---- pods ----
+
+type kind string
+
+const (
+	plain       kind = "plain"         // one container
+	sidecarHTTP kind = "sidecar-http"  // init + native sidecar + main with an httpGet readiness probe
+	execProbe   kind = "exec-probe-1s" // one container, exec readiness probe every second
+)
+
+// The containers stop at once on SIGTERM: a shell as PID 1 ignores it
+// without a trap.
+const idleCmd = `[sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]`
+
+func pods(prefix string, n int, k kind) string {
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, "apiVersion: v1\nkind: Pod\nmetadata: {name: %s-%d}\nspec:\n  terminationGracePeriodSeconds: 1\n", prefix, i)
+		switch k {
+		case plain:
+			fmt.Fprintf(&sb, "  containers:\n  - {name: main, image: busybox:1.36, command: %s}\n", idleCmd)
+		case sidecarHTTP:
+			fmt.Fprintf(&sb, `  initContainers:
+  - {name: init, image: busybox:1.36, command: [sh, -c, "echo ok > /www/index.html"], volumeMounts: [{name: www, mountPath: /www}]}
+  - {name: sidecar, image: busybox:1.36, restartPolicy: Always, command: %s}
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: [sh, -c, "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+    volumeMounts: [{name: www, mountPath: /www}]
+    readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: 1}
+  volumes:
+  - {name: www, emptyDir: {}}
+`, idleCmd)
+		case execProbe:
+			fmt.Fprintf(&sb, `  containers:
+  - name: main
+    image: busybox:1.36
+    command: %s
+    readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
+`, idleCmd)
+		}
+		sb.WriteString("---\n")
+	}
+	return sb.String()
+}
+
+// ---- readings ----
+
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var ticks float64
+	for _, i := range []int{11, 12} { // utime, stime (fields 14, 15)
+		v, _ := strconv.ParseFloat(f[i], 64)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
+func rssMiB(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
+}
