@@ -263,12 +263,16 @@ func (s *Bolt) commitBatch(batch []*write) {
 		} else if ev := evs[i]; ev != nil {
 			s.publishLocked(*ev)
 		}
-		close(w.done)
 	}
 	if err == nil {
 		// The rv is advanced after the fan-out: a reader that sees rv N
-		// knows every event up to N is already queued to its watcher.
+		// knows every event up to N is already queued to its watcher. And
+		// before the writers return: one that reads after its write sees
+		// at least its own rv.
 		s.rv.Store(next)
+	}
+	for _, w := range batch {
+		close(w.done)
 	}
 }
 
