@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 )
 
@@ -24,12 +23,11 @@ func (e *RunError) Unwrap() error { return e.Inner }
 
 // ociCmd runs the OCI runtime with the global options and returns stdout.
 func (r *Runtime) ociCmd(ctx context.Context, args ...string) ([]byte, error) {
-	argv := append(globalArgs(r.runtimePath, r.stateRoot()), args...)
-	cmd := exec.CommandContext(ctx, r.runtimePath, argv...)
+	cmd := r.runtimeCommand(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), &RunError{Command: append([]string{r.runtimePath}, argv...), Output: stderr.Bytes(), Inner: err}
+		return stdout.Bytes(), &RunError{Command: cmd.Args, Output: stderr.Bytes(), Inner: err}
 	}
 	return stdout.Bytes(), nil
 }

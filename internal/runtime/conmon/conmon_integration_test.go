@@ -25,6 +25,8 @@ import (
 	"peapod/internal/runtime/conmon"
 	"peapod/internal/runtime/runtimetest"
 	"peapod/internal/testenv"
+
+	"golang.org/x/sys/unix"
 )
 
 // The OCI runtime under test: PEAPOD_TEST_RUNTIME=runc switches from crun.
@@ -532,5 +534,57 @@ func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
 	after, _ := os.ReadFile(calls)
 	if got := strings.Fields(strings.TrimPrefix(string(after), string(before))); !slices.Equal(got, []string{"exec"}) {
 		t.Errorf("runtime verbs for 5 statuses, an exec and a stop: %q, want [exec]", got)
+	}
+}
+
+// Every runtime call, conmon's create included, runs the binary from a
+// read-only mount, where crun and runc skip copying themselves into a
+// memfd (sealed.go); the host's binary stays writable.
+func TestIntegration_RuntimeRunsReadOnly(t *testing.T) {
+	real, err := exec.LookPath(ociRuntime())
+	if err != nil {
+		t.Skip(err)
+	}
+	e := newEnv(t)
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, filepath.Base(real))
+	script := fmt.Sprintf(`#!/bin/sh
+for a; do case $a in -*) ;; *) verb=$a; break;; esac; done
+mode=rw; [ -w "$0" ] || mode=ro
+echo "$verb $mode ${_LIBCONTAINER_CLONED_BINARY:-unset}" >>%s
+exec %s "$@"
+`, calls, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Runtime = wrapper
+	if e.rt, err = conmon.New(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	sb := e.sandbox(t, "sealed")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", trapTERM))
+	if code, err := e.rt.Exec(ctxT(t), runtime.ExecRequest{ID: id, Cmd: []string{"true"}}); err != nil || code != 0 {
+		t.Fatalf("exec: %d, %v", code, err)
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verbs := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[1] != "ro" || f[2] != "1" {
+			t.Errorf("runtime call %q: want the binary read-only and _LIBCONTAINER_CLONED_BINARY=1", l)
+		}
+		verbs[f[0]] = true
+	}
+	for _, v := range []string{"create", "start", "exec"} {
+		if !verbs[v] {
+			t.Errorf("no %s among the runtime calls:\n%s", v, b)
+		}
+	}
+	if unix.Access(wrapper, unix.W_OK) != nil {
+		t.Error("the runtime's own file became read-only")
 	}
 }

@@ -125,7 +125,7 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 	pid, err := r.startConmon(ctx, conmonArgs{
 		ID:            id,
 		Name:          spec.Name,
-		RuntimePath:   r.runtimePath,
+		RuntimePath:   r.runtimeExe,
 		Bundle:        dir,
 		PidFile:       filepath.Join(dir, initPid),
 		ConmonPidFile: filepath.Join(dir, conmonPid),
@@ -188,6 +188,9 @@ func (r *Runtime) startConmon(ctx context.Context, a conmonArgs) (int, error) {
 	cmd := exec.CommandContext(ctx, r.conmonPath, argv...)
 	cmd.ExtraFiles = []*os.File{child} // fd 3
 	cmd.Env = []string{"_OCI_SYNCPIPE=3", "PATH=" + os.Getenv("PATH")}
+	if r.runtimeExe != r.runtimePath {
+		cmd.Env = append(cmd.Env, clonedBinaryEnv) // conmon passes it on to the runtime
+	}
 	// conmon writes a second "oom" file into its working directory; keep
 	// it in the container's directory, not wherever peapod was started.
 	cmd.Dir = a.PersistDir

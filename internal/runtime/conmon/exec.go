@@ -71,7 +71,7 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
 		defer cancel()
 	}
-	args := append(globalArgs(r.runtimePath, r.stateRoot()), "exec", "--process", procFile, "--pid-file", pidFile)
+	args := []string{"exec", "--process", procFile, "--pid-file", pidFile}
 	var console *consoleSocket
 	if req.Tty {
 		// The runtime hands over the master of the process's own pty, so
@@ -84,7 +84,7 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		args = append(args, "--tty", "--console-socket", console.path)
 	}
 	args = append(args, req.ID)
-	cmd := exec.CommandContext(ctx, r.runtimePath, args...)
+	cmd := r.runtimeCommand(ctx, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Stdin, req.Stdout, req.Stderr
 	var runtimeOut bytes.Buffer
 	if req.Tty {
@@ -122,7 +122,7 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		if runtimeOut.Len() > 0 {
 			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(runtimeOut.Bytes()))
 		}
-		return 0, &RunError{Command: append([]string{r.runtimePath}, args...), Inner: err}
+		return 0, &RunError{Command: cmd.Args, Inner: err}
 	}
 	return 0, nil
 }

@@ -44,8 +44,10 @@ type Config struct {
 type Runtime struct {
 	cfg         Config
 	runtimePath string
-	conmonPath  string
-	host        bundle.Host
+	// runtimeExe is what executes runtimePath: its sealed copy (sealed.go).
+	runtimeExe string
+	conmonPath string
+	host       bundle.Host
 	// hierarchies are the mount points of every cgroup hierarchy.
 	hierarchies []string
 
@@ -116,6 +118,7 @@ func New(cfg Config) (*Runtime, error) {
 	return &Runtime{
 		cfg:         cfg,
 		runtimePath: rtPath,
+		runtimeExe:  sealedRuntime(rtPath),
 		conmonPath:  conmonPath,
 		host:        host,
 		hierarchies: hier,
