@@ -30,6 +30,7 @@ type serveFlags struct {
 	kubeconfig string
 	pull       agent.PullMode
 	maxPods    int
+	eventTTL   time.Duration
 }
 
 func newServeCommand(g *globals, s Streams) *cobra.Command {
@@ -46,6 +47,7 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
 	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
+	cmd.Flags().DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long events are kept after their last write, as kube-apiserver's --event-ttl")
 	addPullModeFlag(cmd, &f.pull)
 	return cmd
 }
@@ -54,6 +56,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if f.maxPods < 0 {
 		// The kubelet's configuration validation, word for word.
 		return fmt.Errorf("invalid configuration: maxPods (--max-pods) %d must not be a negative number", f.maxPods)
+	}
+	if f.eventTTL <= 0 {
+		return fmt.Errorf("--event-ttl must be positive, not %s", f.eventTTL)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -64,11 +69,16 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if err := os.MkdirAll(filepath.Join(g.root, "store"), 0o700); err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(filepath.Join(g.root, "store", "peapod.db"), store.BoltOptions{Scheme: registry.NewScheme()})
+	bolt, err := store.OpenBolt(filepath.Join(g.root, "store", "peapod.db"), store.BoltOptions{Scheme: registry.NewScheme()})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer bolt.Close()
+	st, err := store.NewExpiring(ctx, bolt, "/events/", f.eventTTL, nil)
+	if err != nil {
+		return err
+	}
+	go st.Run(ctx, min(time.Minute, max(f.eventTTL/4, time.Second)))
 	// One runtime (one reaper, one table of exits) for the node agent and
 	// its streaming side: logs, exec, attach, port-forward reach the
 	// containers through it, as kube-apiserver reaches the kubelet.

@@ -267,6 +267,30 @@ func TestServe_ImagePullNever(t *testing.T) {
 	}
 }
 
+// serve --event-ttl: an event goes its TTL after its last write, as with
+// kube-apiserver's flag; other objects stay.
+func TestServe_EventTTL(t *testing.T) {
+	s := newServerArgs(t, []string{"--event-ttl=2s"})
+	s.apply(`apiVersion: v1
+kind: Event
+metadata: {name: e1, namespace: default}
+involvedObject: {kind: Pod, name: x, namespace: default}
+reason: Test
+message: kept for the TTL
+type: Normal
+source: {component: test}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c1, namespace: default}
+`)
+	eventually(t, 30*time.Second, "event e1 expired", func() (bool, string) {
+		out, err := s.kubectl("get", "event", "e1")
+		return err != nil && strings.Contains(out, "NotFound"), out
+	})
+	s.mustKubectl("get", "configmap", "c1")
+}
+
 func TestServe_BindsUnscheduledPods(t *testing.T) {
 	s := newServer(t)
 	s.apply(podYAML("web", "", "Always", "sleep 3600"))
