@@ -24,6 +24,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"peapod/internal/agent/logrotation"
 )
 
 // NodeConfig configures the node agent.
@@ -52,6 +54,13 @@ type NodeConfig struct {
 	// are rewritten even without a watch event; 60 s by default, as the
 	// kubelet's syncFrequency.
 	SyncPeriod time.Duration
+	// ContainerLogMaxSize and ContainerLogMaxFiles bound each container's
+	// log, rotated every LogMonitorPeriod, as the kubelet's
+	// (containerLogMaxSize, containerLogMaxFiles; 10 MiB, 5 and 10 s by
+	// default).
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
+	LogMonitorPeriod     time.Duration
 	// Informers is the process's one informer factory. NewNode asks it for
 	// pods, ConfigMaps, Secrets and Services; its owner starts it after
 	// every component has asked for what it needs. Under serve it watches
@@ -193,6 +202,15 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = time.Minute
 	}
+	if cfg.ContainerLogMaxSize == 0 {
+		cfg.ContainerLogMaxSize = logrotation.DefaultMaxSize
+	}
+	if cfg.ContainerLogMaxFiles == 0 {
+		cfg.ContainerLogMaxFiles = logrotation.DefaultMaxFiles
+	}
+	if cfg.LogMonitorPeriod == 0 {
+		cfg.LogMonitorPeriod = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -292,11 +310,15 @@ func (n *Node) Run(ctx context.Context) error {
 	defer tick.Stop()
 	resync := time.NewTicker(cfg.SyncPeriod)
 	defer resync.Stop()
+	rotate := time.NewTicker(cfg.LogMonitorPeriod)
+	defer rotate.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			n.stop()
 			return nil
+		case <-rotate.C:
+			n.rotateLogs(ctx)
 		case <-resync.C:
 			n.refreshVolumes(func(*corev1.Pod) bool { return true })
 		case <-tick.C:
@@ -418,6 +440,14 @@ func (n *Node) runWorker(pod *corev1.Pod, pw *podWorker, rep *apiReporter, cfg C
 
 	n.mu.Lock()
 	delete(n.workers, pod.UID)
+	if n.deleting[pod.UID] {
+		// Removed from the API while it ran (podGone): nothing of it is
+		// left to report or retry.
+		delete(n.deleting, pod.UID)
+		n.mu.Unlock()
+		n.removePodLogs(pod)
+		return
+	}
 	if err != nil {
 		n.log.Warn("pod worker failed, retrying", "pod", klogName(pod), "after", n.cfg.RetryAfter, "err", err)
 		n.kubelet.Event(pod, corev1.EventTypeWarning, "FailedSync", err.Error())
@@ -473,18 +503,24 @@ func (n *Node) podGone(pod *corev1.Pod) {
 		return
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.finished, pod.UID)
 	delete(n.deleting, pod.UID)
-	if w := n.workers[pod.UID]; w != nil {
-		n.deleting[pod.UID] = true // already gone
+	w := n.workers[pod.UID]
+	if w != nil {
+		// Already gone: the worker removes the logs when it ends.
+		n.deleting[pod.UID] = true
 		w.stopWith(pod.DeletionGracePeriodSeconds)
+	}
+	n.mu.Unlock()
+	if w == nil {
+		n.removePodLogs(pod)
 	}
 }
 
 // collect is the garbage collection at start: sandboxes (named by pod UID)
 // of pods the API no longer binds here, or that already ended, are torn
-// down. Pods that still run are adopted by their workers instead.
+// down, and the logs of pods no longer in the API removed. Pods that still
+// run are adopted by their workers instead.
 func (n *Node) collect(ctx context.Context) {
 	rt := n.cfg.Worker.Runtime
 	sandboxes, err := rt.ListSandboxes(ctx)
@@ -498,7 +534,9 @@ func (n *Node) collect(ctx context.Context) {
 		return
 	}
 	live := map[string]bool{}
+	known := map[types.UID]bool{}
 	for _, p := range pods {
+		known[p.UID] = true
 		if p.Spec.NodeName == n.cfg.Name && !terminal(p) {
 			live[string(p.UID)] = true
 		}
@@ -506,8 +544,10 @@ func (n *Node) collect(ctx context.Context) {
 	n.mu.Lock()
 	for uid := range n.workers {
 		live[string(uid)] = true
+		known[uid] = true
 	}
 	n.mu.Unlock()
+	n.collectLogs(known)
 	for _, sb := range sandboxes {
 		if live[sb.ID] {
 			continue

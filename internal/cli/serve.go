@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,11 +13,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"peapod/internal/agent"
+	"peapod/internal/agent/logrotation"
 	"peapod/internal/apiserver"
 	"peapod/internal/network"
 	"peapod/internal/podconnect"
@@ -31,6 +34,10 @@ type serveFlags struct {
 	pull       agent.PullMode
 	maxPods    int
 	eventTTL   time.Duration
+	// The kubelet's container log rotation flags.
+	logMaxSize         string
+	logMaxFiles        int
+	logMonitorInterval time.Duration
 }
 
 func newServeCommand(g *globals, s Streams) *cobra.Command {
@@ -48,6 +55,9 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
 	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
 	cmd.Flags().DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long events are kept after their last write, as kube-apiserver's --event-ttl")
+	cmd.Flags().StringVar(&f.logMaxSize, "container-log-max-size", "10Mi", "a container's log is rotated when it reaches this size, as the kubelet's flag")
+	cmd.Flags().IntVar(&f.logMaxFiles, "container-log-max-files", logrotation.DefaultMaxFiles, "log files a container keeps at most, the live one included, as the kubelet's flag")
+	cmd.Flags().DurationVar(&f.logMonitorInterval, "container-log-monitor-interval", 10*time.Second, "how often container logs are checked for rotation, as the kubelet's containerLogMonitorInterval")
 	addPullModeFlag(cmd, &f.pull)
 	return cmd
 }
@@ -56,6 +66,16 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if f.maxPods < 0 {
 		// The kubelet's configuration validation, word for word.
 		return fmt.Errorf("invalid configuration: maxPods (--max-pods) %d must not be a negative number", f.maxPods)
+	}
+	// The kubelet's configuration validation, word for word.
+	if f.logMaxFiles <= 1 {
+		return fmt.Errorf("invalid configuration: containerLogMaxFiles (--container-log-max-files) %d must be greater than 1", f.logMaxFiles)
+	}
+	if f.logMonitorInterval < 3*time.Second {
+		return errors.New("invalid configuration: containerLogMonitorInterval must be a positive time duration greater than or equal to 3s")
+	}
+	if q, err := resource.ParseQuantity(f.logMaxSize); err != nil || q.Sign() <= 0 {
+		return fmt.Errorf("invalid configuration: containerLogMaxSize (--container-log-max-size) %q must be a positive resource quantity", f.logMaxSize)
 	}
 	if f.eventTTL <= 0 {
 		return fmt.Errorf("--event-ttl must be positive, not %s", f.eventTTL)

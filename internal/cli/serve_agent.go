@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubernetes/pkg/kubelet/token"
@@ -27,6 +28,7 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serv
 	if err != nil {
 		return nil, err
 	}
+	logMaxSize := resource.MustParse(f.logMaxSize) // validated by runServe
 	nameservers, stopDNS := startServeDNS(ctx, inf, start, podNet.HostIP(), s.Err)
 	node, err := agent.NewNode(agent.NodeConfig{
 		Client:         client,
@@ -43,9 +45,12 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serv
 			// Projected tokens, cached and renewed as the kubelet does.
 			Tokens: token.NewManager(client),
 		},
-		MaxPods:   f.maxPods,
-		Informers: inf,
-		Log:       slog.New(slog.NewTextHandler(s.Err, nil)),
+		MaxPods:              f.maxPods,
+		ContainerLogMaxSize:  logMaxSize.Value(),
+		ContainerLogMaxFiles: f.logMaxFiles,
+		LogMonitorPeriod:     f.logMonitorInterval,
+		Informers:            inf,
+		Log:                  slog.New(slog.NewTextHandler(s.Err, nil)),
 	})
 	if err != nil {
 		stopDNS()

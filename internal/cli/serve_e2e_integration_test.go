@@ -62,21 +62,20 @@ func eventually(t *testing.T, deadline time.Duration, what string, f func() (boo
 	}
 }
 
-// logFile is the current log file of a container, kept under --root after
-// the pod is gone.
-func (s *server) logFile(pod, container string) string {
-	var root string
-	for i, f := range s.n.flags {
-		if f == "--root" && i+1 < len(s.n.flags) {
-			root = s.n.flags[i+1]
-		}
-	}
-	files, _ := filepath.Glob(filepath.Join(root, "logs", "default_"+pod+"_*", container, "*.log"))
+// logPath is the newest log file of a container in namespace default
+// under --root ("" if none).
+func (s *server) logPath(pod, container string) string {
+	files, _ := filepath.Glob(filepath.Join(s.n.root, "logs", "default_"+pod+"_*", container, "*.log"))
 	slices.Sort(files)
 	if len(files) == 0 {
 		return ""
 	}
-	b, _ := os.ReadFile(files[len(files)-1])
+	return files[len(files)-1]
+}
+
+// logFile is the content of logPath.
+func (s *server) logFile(pod, container string) string {
+	b, _ := os.ReadFile(s.logPath(pod, container))
 	return string(b)
 }
 
@@ -184,14 +183,25 @@ func TestServeE2E_SidecarPodLifecycle(t *testing.T) {
 		}
 	}
 
-	// Graceful delete: preStop, then SIGTERM, and the sidecar last.
+	// Graceful delete: preStop, then SIGTERM, and the sidecar last. The
+	// sidecar's log is followed: the pod's logs go with the pod.
+	follow := s.background(60*time.Second, "logs", "-f", "web", "-c", "shipper")
+	logDir := filepath.Dir(filepath.Dir(s.logPath("web", "shipper")))
 	s.mustKubectl("delete", "pod", "web", "--wait=false")
 	s.mustKubectl("wait", "--for=delete", "pod/web", "--timeout=60s")
-	shipped := s.logFile("web", "shipper")
+	eventually(t, 20*time.Second, "the sidecar's last line", func() (bool, string) {
+		shipped := follow.String()
+		return strings.Contains(shipped, "shipper: stopping"), shipped
+	})
+	shipped := follow.String()
 	pre, term, stop := strings.Index(shipped, "app: preStop"), strings.Index(shipped, "app: SIGTERM"), strings.Index(shipped, "shipper: stopping")
 	if pre < 0 || term < pre || stop < term {
 		t.Errorf("stop order (preStop %d, SIGTERM %d, sidecar %d) in the sidecar's log:\n%s", pre, term, stop, shipped)
 	}
+	eventually(t, 20*time.Second, "the pod's logs removed", func() (bool, string) {
+		_, err := os.Stat(logDir)
+		return os.IsNotExist(err), logDir
+	})
 	ev = s.mustKubectl("get", "events", "--field-selector", "involvedObject.name=web")
 	if !strings.Contains(ev, "Killing") || !strings.Contains(ev, "Stopping container shipper") {
 		t.Errorf("no Killing events:\n%s", ev)

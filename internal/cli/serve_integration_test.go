@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,6 +290,78 @@ metadata: {name: c1, namespace: default}
 		return err != nil && strings.Contains(out, "NotFound"), out
 	})
 	s.mustKubectl("get", "configmap", "c1")
+}
+
+// A pod's logs go with the pod, as the kubelet's: at once for a force
+// delete of a running pod, and at start for pods deleted while serve was
+// down; a finished pod keeps them while it exists.
+func TestServe_PodLogsGoWithThePod(t *testing.T) {
+	s := newServer(t)
+	s.apply(podYAML("done", "", "Never", "echo finished") + "---\n" + podYAML("running", "", "Always", "echo up; sleep 3600"))
+	s.mustKubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/done", "--timeout=60s")
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/running", "--timeout=60s")
+	running := filepath.Dir(filepath.Dir(s.logPath("running", "main")))
+	if running == "." {
+		t.Fatal("no log of pod running")
+	}
+	s.mustKubectl("delete", "pod", "running", "--grace-period=0", "--force")
+	eventually(t, 30*time.Second, "the force-deleted pod's logs removed", func() (bool, string) {
+		_, err := os.Stat(running)
+		return os.IsNotExist(err), running
+	})
+	ghost := filepath.Join(s.n.root, "logs", "default_ghost_0b7c2f4e-5d1a-4c8e-9f3b-2a6d8e1c4b70")
+	if err := os.MkdirAll(filepath.Join(ghost, "main"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.stop(syscall.SIGTERM)
+	s.start()
+	eventually(t, 30*time.Second, "the logs of a pod not in the API removed at start", func() (bool, string) {
+		_, err := os.Stat(ghost)
+		return os.IsNotExist(err), ghost
+	})
+	if out := s.mustKubectl("logs", "done"); out != "finished\n" {
+		t.Errorf("logs of the finished pod: %q", out)
+	}
+}
+
+// Container logs are rotated at --container-log-max-size, keeping
+// --container-log-max-files files (older ones gzipped), while kubectl logs
+// -f goes on reading across the rotations without losing a line.
+func TestServe_LogRotation(t *testing.T) {
+	s := newServerArgs(t, []string{"--container-log-max-size=4Ki", "--container-log-max-files=3", "--container-log-monitor-interval=3s"})
+	s.apply(podYAML("chatty", "", "Always", "i=0; while true; do echo \"line $i\"; i=$((i+1)); sleep 0.02; done"))
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/chatty", "--timeout=60s")
+	follow := s.background(120*time.Second, "logs", "-f", "chatty")
+	dir := filepath.Dir(s.logPath("chatty", "main"))
+	var files []string
+	eventually(t, 60*time.Second, "a compressed rotated log", func() (bool, string) {
+		files, _ = filepath.Glob(filepath.Join(dir, "*"))
+		for _, f := range files {
+			if strings.HasSuffix(f, ".gz") {
+				return true, ""
+			}
+		}
+		return false, strings.Join(files, "\n")
+	})
+	// The live log's first line was written after two rotations at least.
+	first := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(s.logFile("chatty", "main"))
+	if first == nil {
+		t.Fatalf("no line in the live log")
+	}
+	eventually(t, 30*time.Second, "kubectl logs -f past line "+first[1], func() (bool, string) {
+		return strings.Contains(follow.String(), first[0]+"\n"), ""
+	})
+	lines := strings.Split(follow.String(), "\n")
+	for i, l := range lines[:len(lines)-1] {
+		if l != fmt.Sprintf("line %d", i) {
+			t.Fatalf("kubectl logs -f line %d is %q, want \"line %d\" (a line lost or doubled across rotation)", i, l, i)
+		}
+	}
+	files, _ = filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) > 3 {
+		t.Errorf("%d log files, want at most 3: %q", len(files), files)
+	}
+	s.mustKubectl("delete", "pod", "chatty", "--timeout=60s")
 }
 
 func TestServe_BindsUnscheduledPods(t *testing.T) {

@@ -85,11 +85,12 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 		case <-time.After(poll):
 		}
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
 	r := bufio.NewReader(f)
 	var pending []byte            // an incomplete line at the end of the file
 	joined := map[string]*Entry{} // partial entries waiting for their F, by stream
 	finishing := false
+	rotated := false // path names a new file: drain this one, then switch
 	for {
 		chunk, err := r.ReadBytes('\n')
 		pending = append(pending, chunk...)
@@ -118,6 +119,18 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 		if !errors.Is(err, io.EOF) {
 			return err
 		}
+		if rotated {
+			// Log rotation (renamed, then reopened at path): what was
+			// written to the old file before the reopen has been read.
+			next, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			f.Close()
+			f, rotated = next, false
+			r.Reset(f)
+			continue
+		}
 		if finishing {
 			// A last line the container never ended (no newline before
 			// it exited) is still its output: it goes out as partial.
@@ -134,6 +147,17 @@ func Follow(ctx context.Context, path string, done <-chan struct{}, fn func(Entr
 		case <-done:
 			finishing = true // one more pass to drain what was written last
 		case <-time.After(poll):
+			rotated = replaced(f, path)
 		}
 	}
+}
+
+// replaced reports whether path now names another file than f.
+func replaced(f *os.File, path string) bool {
+	cur, err := os.Stat(path)
+	if err != nil {
+		return false // renamed, not reopened yet
+	}
+	open, err := f.Stat()
+	return err == nil && !os.SameFile(open, cur)
 }

@@ -320,3 +320,28 @@ func TestFollow_OpenError(t *testing.T) {
 		t.Fatal("Follow on an unopenable path = nil, want an error")
 	}
 }
+
+// TestFollow_AcrossRotation: the log is renamed and a new one made at its
+// path (the kubelet's rotation, conmon's reopen): what was written to the
+// old file before the switch is read, then the new file from its start.
+func TestFollow_AcrossRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.log")
+	appendFile(t, path, ts+" stdout F one\n")
+	f := startFollow(t, path)
+	if got := contents([]Entry{f.next(t)}); !reflect.DeepEqual(got, []string{"stdout:one"}) {
+		t.Fatalf("entry = %q", got)
+	}
+	appendFile(t, path, ts+" stdout F two\n")
+	if err := os.Rename(path, path+".20261206-030405"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, ts+" stdout F three\n")
+	got := contents([]Entry{f.next(t), f.next(t)})
+	if want := []string{"stdout:two", "stdout:three"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("entries = %q, want %q", got, want)
+	}
+	appendFile(t, path, ts+" stdout F four\n")
+	if got, want := contents(f.finish(t)), []string{"stdout:four"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("entries = %q, want %q", got, want)
+	}
+}

@@ -233,6 +233,13 @@ type TerminalSize struct {
 	Width, Height uint16
 }
 
+// LogReopener is implemented by runtimes whose monitor can write a running
+// container's log anew at its path after the file was renamed (CRI's
+// ReopenContainerLog), which log rotation needs.
+type LogReopener interface {
+	ReopenContainerLog(ctx context.Context, id string) error
+}
+
 // Attacher is implemented by runtimes that can connect to a running
 // container's own stdio (kubectl attach, run -it). It is optional: not
 // every Runtime supervises its containers' stdio.

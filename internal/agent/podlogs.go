@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"peapod/internal/agent/logrotation"
+	"peapod/internal/runtime"
+)
+
+// A pod's logs live while the pod exists in the API, as the kubelet keeps
+// them: a finished pod's `kubectl logs` still works, a deleted pod leaves
+// nothing behind under <root>/logs.
+
+// removePodLogs removes the pod's log directory.
+func (n *Node) removePodLogs(pod *corev1.Pod) {
+	dir := podLogDir(n.cfg.Worker.LogsDir, pod)
+	if err := os.RemoveAll(dir); err != nil {
+		n.log.Warn("pod logs not removed", "pod", klogName(pod), "dir", dir, "err", err)
+	}
+}
+
+// collectLogs removes the log directories (<namespace>_<name>_<uid>) of
+// pods that are no longer in the API: deleted while the agent was down.
+func (n *Node) collectLogs(known map[types.UID]bool) {
+	dir := n.cfg.Worker.LogsDir
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			n.log.Warn("reading the logs directory failed", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		i := strings.LastIndexByte(e.Name(), '_')
+		if !e.IsDir() || i < 0 || known[types.UID(e.Name()[i+1:])] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			n.log.Warn("logs of a deleted pod not removed", "dir", e.Name(), "err", err)
+		}
+	}
+}
+
+// rotateLogs rotates the logs of running containers that reached the
+// maximum size, as the kubelet's container log manager does every 10 s.
+func (n *Node) rotateLogs(ctx context.Context) {
+	rt := n.cfg.Worker.Runtime
+	reopener, ok := rt.(runtime.LogReopener)
+	if !ok {
+		return
+	}
+	containers, err := rt.ListContainers(ctx, "")
+	if err != nil {
+		n.log.Warn("listing containers for log rotation failed", "err", err)
+		return
+	}
+	for _, c := range containers {
+		if c.State != runtime.StateRunning || c.LogPath == "" {
+			continue
+		}
+		reopen := func(ctx context.Context) error { return reopener.ReopenContainerLog(ctx, c.ID) }
+		err := logrotation.Rotate(ctx, c.LogPath, n.cfg.ContainerLogMaxSize, n.cfg.ContainerLogMaxFiles, time.Now(), reopen)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && ctx.Err() == nil {
+			n.log.Warn("log rotation failed", "container", c.ID, "log", c.LogPath, "err", err)
+		}
+	}
+}
