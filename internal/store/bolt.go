@@ -102,9 +102,9 @@ func NewScheme() *runtime.Scheme {
 
 // OpenBolt opens (creating if needed) the store at path.
 func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := openChecked(path, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	if opts.History <= 0 {
 		opts.History = DefaultHistory
