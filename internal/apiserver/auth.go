@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,8 +38,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // user is who the request comes from, or nil.
 func (s *Server) user(r *http.Request) user.Info {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		c := r.TLS.VerifiedChains[0][0]
+	if c := s.clientCert(r); c != nil {
 		return &user.DefaultInfo{Name: c.Subject.CommonName, Groups: append(append([]string{}, c.Subject.Organization...), user.AllAuthenticated)}
 	}
 	h := r.Header.Get("Authorization")
@@ -51,6 +51,25 @@ func (s *Server) user(r *http.Request) user.Info {
 		return nil
 	}
 	return resp.User
+}
+
+// clientCert is the request's client certificate if our CA signed it for
+// client use, else nil. As kube-apiserver, the TLS handshake only asks for
+// a certificate: one from another CA is not a handshake failure but an
+// unauthenticated request (401), after a token was tried.
+func (s *Server) clientCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || s.pki == nil {
+		return nil
+	}
+	certs := r.TLS.PeerCertificates
+	opts := x509.VerifyOptions{Roots: s.pki.pool, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return nil
+	}
+	return certs[0]
 }
 
 // verb is the authorization verb of a request on q.

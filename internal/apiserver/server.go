@@ -205,7 +205,7 @@ func (s *Server) Start(ctx context.Context) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{s.pki.serving},
-			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientAuth:   tls.RequestClientCert, // verified by clientCert
 			ClientCAs:    s.pki.pool,
 			MinVersion:   tls.VersionTLS12,
 		},

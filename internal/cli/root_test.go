@@ -32,3 +32,23 @@ func TestImagePullFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestListenWarning(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		warn   bool
+	}{
+		{"127.0.0.1:6443", false},
+		{"127.0.0.1:0", false},
+		{"[::1]:6443", false},
+		{"localhost:6443", false},
+		{"0.0.0.0:6443", true},
+		{":6443", true},
+		{"[::]:6443", true},
+		{"192.168.1.10:6443", true},
+	} {
+		if got := listenWarning(tc.listen) != ""; got != tc.warn {
+			t.Errorf("listenWarning(%q) warns = %v, want %v", tc.listen, got, tc.warn)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -79,6 +80,9 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	}
 	if f.eventTTL <= 0 {
 		return fmt.Errorf("--event-ttl must be positive, not %s", f.eventTTL)
+	}
+	if w := listenWarning(f.listen); w != "" {
+		fmt.Fprintln(s.Err, w)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -218,4 +222,18 @@ func waitReady(ctx context.Context, cfg *rest.Config) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// listenWarning is what serve says when --listen takes the API beyond
+// this machine (anything but a loopback address), "" otherwise. Pods reach
+// it on their bridge's address in any case.
+func listenWarning(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "" // Start reports the bad address
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
+		return ""
+	}
+	return fmt.Sprintf("peapod: warning: --listen %s serves the API beyond this machine; it takes only client certificates of peapod's CA and service-account tokens, but keep the port behind a firewall", listen)
 }
