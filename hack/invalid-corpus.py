@@ -454,6 +454,9 @@ case("delete: body that is not DeleteOptions", CMS + "/kube-root-ca.crt", None, 
 case("update: name unlike the URL's", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}}, 400, method="PUT")
 case("update: a stale resourceVersion", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "resourceVersion": "1"}}, 409, method="PUT")
 case("update: fieldValidation=Bogus", CMS + "/kube-root-ca.crt", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}}, 422, "fieldValidation", method="PUT", query="?fieldValidation=Bogus")
+case("create: a 4 MiB body, over the 3 MiB a request may have", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge"}, "data": {"big": "@repeat:x:4194304"}}, 413, reason="RequestEntityTooLarge")
+case("create: JSON nested 10001 deep", CMS, None, 400, raw='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":{"k":' + "[" * 10001 + "]" * 10001 + "}}")
+case("create: JSON nested 10000 deep in a field of strings", CMS, None, 400, raw='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":{"k":' + "[" * 9990 + "]" * 9990 + "}}")
 case("create: an existing name", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}}, 409, reason="AlreadyExists")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "apiserver", "testdata", "invalid", "corpus.jsonl")
