@@ -42,6 +42,8 @@ type containerInput struct {
 	PodIPs, HostIPs []string
 	// NodeAllocatable is what unset limits read as in resourceFieldRef.
 	NodeAllocatable corev1.ResourceList
+	// SeccompDir is where Localhost seccomp profiles are.
+	SeccompDir string
 }
 
 // podFiles are the kubelet-managed files bind-mounted into every container.
@@ -94,6 +96,7 @@ func containerSpec(in containerInput) (runtime.ContainerSpec, error) {
 		Security:    security(c.SecurityContext),
 		Resources:   resources(c.Resources),
 	}
+	spec.Security.Seccomp = seccomp(in.Pod, c, in.SeccompDir)
 	// Every container of a shareProcessNamespace pod joins the sandbox's.
 	spec.Security.SharePID = in.Pod.Spec.ShareProcessNamespace != nil && *in.Pod.Spec.ShareProcessNamespace
 	if sc := in.Pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
@@ -225,6 +228,34 @@ func security(sc *corev1.SecurityContext) runtime.Security {
 		}
 	}
 	return s
+}
+
+// seccomp is the container's seccomp profile by the kubelet's rules: the
+// container's seccompProfile, else the pod's; none (unconfined) without
+// either, and none for a privileged container, as containerd and CRI-O
+// apply it.
+func seccomp(pod *corev1.Pod, c *corev1.Container, dir string) *runtime.Seccomp {
+	var p *corev1.SeccompProfile
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		p = sc.SeccompProfile
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.Privileged != nil && *sc.Privileged {
+			return nil
+		}
+		if sc.SeccompProfile != nil {
+			p = sc.SeccompProfile
+		}
+	}
+	switch {
+	case p == nil:
+		return nil
+	case p.Type == corev1.SeccompProfileTypeRuntimeDefault:
+		return &runtime.Seccomp{RuntimeDefault: true}
+	case p.Type == corev1.SeccompProfileTypeLocalhost && p.LocalhostProfile != nil:
+		return &runtime.Seccomp{LocalhostPath: filepath.Join(dir, filepath.Clean("/"+*p.LocalhostProfile))}
+	}
+	return nil
 }
 
 // resources maps limits and requests to cgroup values as the kubelet does:

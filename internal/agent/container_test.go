@@ -420,3 +420,42 @@ func TestResolveUser_NoPasswd(t *testing.T) {
 		t.Error("named user without passwd resolved; want an error")
 	}
 }
+
+func TestSeccomp(t *testing.T) {
+	profile := func(typ corev1.SeccompProfileType, local string) *corev1.SeccompProfile {
+		p := &corev1.SeccompProfile{Type: typ}
+		if local != "" {
+			p.LocalhostProfile = &local
+		}
+		return p
+	}
+	yes := true
+	for _, tc := range []struct {
+		name      string
+		pod, ctr  *corev1.SeccompProfile
+		privilege bool
+		want      *runtime.Seccomp
+	}{
+		{name: "no profile anywhere: unconfined"},
+		{name: "the pod's RuntimeDefault applies to its containers", pod: profile(corev1.SeccompProfileTypeRuntimeDefault, ""),
+			want: &runtime.Seccomp{RuntimeDefault: true}},
+		{name: "the container's Unconfined wins over the pod's", pod: profile(corev1.SeccompProfileTypeRuntimeDefault, ""),
+			ctr: profile(corev1.SeccompProfileTypeUnconfined, "")},
+		{name: "the container's Localhost wins, under the seccomp directory", pod: profile(corev1.SeccompProfileTypeRuntimeDefault, ""),
+			ctr: profile(corev1.SeccompProfileTypeLocalhost, "profiles/audit.json"), want: &runtime.Seccomp{LocalhostPath: "/var/lib/peapod/seccomp/profiles/audit.json"}},
+		{name: "a Localhost path cannot climb out of the directory", ctr: profile(corev1.SeccompProfileTypeLocalhost, "../../../etc/x.json"),
+			want: &runtime.Seccomp{LocalhostPath: "/var/lib/peapod/seccomp/etc/x.json"}},
+		{name: "a privileged container is unconfined", pod: profile(corev1.SeccompProfileTypeRuntimeDefault, ""), privilege: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: &corev1.PodSecurityContext{SeccompProfile: tc.pod}}}
+			c := &corev1.Container{Name: "c", SecurityContext: &corev1.SecurityContext{SeccompProfile: tc.ctr}}
+			if tc.privilege {
+				c.SecurityContext.Privileged = &yes
+			}
+			if got := seccomp(pod, c, "/var/lib/peapod/seccomp"); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

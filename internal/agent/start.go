@@ -80,7 +80,7 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 			User: user, Volumes: w.volumes, PodFiles: w.files, Attempt: attempt, TerminationLog: termLog,
 			LogPath: filepath.Join(w.logDir(), c.Name, fmt.Sprintf("%d.log", attempt)),
 			Objects: w.cfg.Objects, NodeAllocatable: nodeAllocatable(w.cfg.PodsDir),
-			PodIPs: w.podIPs, HostIPs: w.hostIPs,
+			PodIPs: w.podIPs, HostIPs: w.hostIPs, SeccompDir: w.cfg.SeccompDir,
 		})
 	}
 	if err == nil {

@@ -75,7 +75,10 @@ type Config struct {
 	Runtime  runtime.Runtime
 	Images   Images
 	PodsDir  string // per-pod state: volumes, managed files
-	LogsDir  string // per-pod logs, kept after the pod is gone
+	LogsDir  string // per-pod logs, kept while the pod exists
+	// SeccompDir holds the Localhost seccomp profiles, as the kubelet's
+	// <root-dir>/seccomp.
+	SeccompDir string
 	Pull     PullMode
 	Reporter Reporter
 	// Now is the clock; tests may replace it. Defaults to time.Now.

@@ -34,12 +34,13 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serv
 		Client:         client,
 		RuntimeVersion: "peapod://" + version,
 		Worker: agent.Config{
-			Runtime: rt,
-			Images:  images,
-			PodsDir: filepath.Join(g.root, "pods"),
-			LogsDir: filepath.Join(g.root, "logs"),
-			Pull:    f.pull,
-			Network: podNet,
+			Runtime:    rt,
+			Images:     images,
+			PodsDir:    filepath.Join(g.root, "pods"),
+			LogsDir:    filepath.Join(g.root, "logs"),
+			SeccompDir: filepath.Join(g.root, "seccomp"),
+			Pull:       f.pull,
+			Network:    podNet,
 			// ClusterFirst pods resolve through the cluster DNS.
 			ClusterDNS: nameservers,
 			// Projected tokens, cached and renewed as the kubelet does.

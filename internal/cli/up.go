@@ -134,6 +134,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		Images:     images,
 		PodsDir:    filepath.Join(g.root, "pods"),
 		LogsDir:    filepath.Join(g.root, "logs"),
+		SeccompDir: filepath.Join(g.root, "seccomp"),
 		Pull:       f.pull,
 		Reporter:   reporter,
 		Objects:    &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets, Services: objs.Services},

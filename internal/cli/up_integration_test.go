@@ -598,3 +598,30 @@ spec:
 		t.Errorf("final row = %v", row)
 	}
 }
+
+// Escape probes (testenv.EscapePods) under up: a default container and one
+// without NET_RAW under RuntimeDefault seccomp reach nothing of the host; a
+// privileged pod with the host's namespaces reaches all of it, which shows
+// each probe works.
+func TestUp_EscapeProbes(t *testing.T) {
+	n := newNode(t)
+	key := filepath.Join(n.root, "pki", "serving.key")
+	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := n.up(testenv.EscapePods(key, "busybox"))
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	for c := range testenv.EscapeWant {
+		for _, bad := range testenv.CheckEscape(c, out) {
+			t.Error(bad)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}

@@ -161,10 +161,20 @@ type Security struct {
 	// PIDNamespaceOf, if set, is a PID namespace to join instead: an
 	// ephemeral container's target's, /proc/<its pid>/ns/pid.
 	PIDNamespaceOf string
+	// Seccomp is the container's seccomp profile; nil is unconfined.
+	Seccomp *Seccomp
 	// Sysctls are the pod's namespaced sysctls (CRI sets them on the
 	// sandbox; the pod's containers share its IPC and network
 	// namespaces, so setting them as each container starts is the same).
 	Sysctls map[string]string
+}
+
+// Seccomp is a seccomp profile: the runtime's default (the kubelet's
+// RuntimeDefault) or a profile file (Localhost, under the node's seccomp
+// directory), in Docker's format.
+type Seccomp struct {
+	RuntimeDefault bool
+	LocalhostPath  string
 }
 
 // Resources are the cgroup limits of a container. Zero means unlimited.

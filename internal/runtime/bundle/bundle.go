@@ -87,6 +87,7 @@ func Spec(in Input) (*specs.Spec, error) {
 		WithUser(c.User),
 		WithCapabilities(c.Security.CapAdd, c.Security.CapDrop, in.Host.CapBounding),
 		WithNoNewPrivileges(c.Security.NoNewPrivileges),
+		WithSeccomp(c.Security.Seccomp),
 		WithRlimits(in.Host.NofileHard, in.Host.NprocHard),
 		WithHostname(hostname),
 		WithDefaultMounts(in.Host.CgroupMode),
