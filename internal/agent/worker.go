@@ -71,16 +71,16 @@ type Config struct {
 	Objects Objects
 	// Tokens issues service-account tokens for projected volumes (nil:
 	// none, as under up).
-	Tokens   volume.Tokens
-	Runtime  runtime.Runtime
-	Images   Images
-	PodsDir  string // per-pod state: volumes, managed files
-	LogsDir  string // per-pod logs, kept while the pod exists
+	Tokens  volume.Tokens
+	Runtime runtime.Runtime
+	Images  Images
+	PodsDir string // per-pod state: volumes, managed files
+	LogsDir string // per-pod logs, kept while the pod exists
 	// SeccompDir holds the Localhost seccomp profiles, as the kubelet's
 	// <root-dir>/seccomp.
 	SeccompDir string
-	Pull     PullMode
-	Reporter Reporter
+	Pull       PullMode
+	Reporter   Reporter
 	// Now is the clock; tests may replace it. Defaults to time.Now.
 	Now func() time.Time
 	// Shutdown, when closed, makes the worker return at once and leave its
