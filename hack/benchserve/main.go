@@ -10,12 +10,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,12 +25,9 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"peapod/hack/servenode"
 )
 
 var (
@@ -77,7 +72,12 @@ func main() {
 		}
 		curve = append(curve, n)
 	}
-	b := &bench{root: filepath.Join(*outDir, "root"), kubeconfig: filepath.Join(*outDir, "kubeconfig"), maxPods: max(slices.Max(curve), *bulk) + 10}
+	maxPods := max(slices.Max(curve), *bulk) + 10
+	b := &bench{maxPods: maxPods, Node: &servenode.Node{
+		Bin: *peapodBin, Out: *outDir, RunRoot: *runRoot, CgroupRoot: "peapod-bench-serve",
+		PodCIDR: *podCIDR, Bridge: "peapodbench0", NFTable: "peapod_bench",
+		ServeArgs: []string{"--max-pods", strconv.Itoa(maxPods)},
+	}}
 	defer b.cleanup()
 	if err := b.run(curve); err != nil {
 		b.cleanup()
@@ -91,51 +91,41 @@ func fatal(err error) {
 }
 
 type bench struct {
-	root, kubeconfig string
-	maxPods          int
-	serve            *exec.Cmd
-	client           kubernetes.Interface
-	pods             cache.Indexer
-	stopInformers    chan struct{}
-	verdicts         []string
-}
-
-func (b *bench) peapod(args ...string) *exec.Cmd {
-	all := append([]string{"--root", b.root, "--run-root", *runRoot, "--cgroup-root", "peapod-bench-serve",
-		"--pod-cidr", *podCIDR, "--bridge", "peapodbench0", "--nft-table", "peapod_bench"}, args...)
-	return exec.Command(*peapodBin, all...)
+	*servenode.Node
+	maxPods  int
+	verdicts []string
 }
 
 func (b *bench) run(curve []int) error {
 	t0 := time.Now()
 	fmt.Printf("peapod bench-serve: %d CPUs, load average %s; serve --max-pods %d, pods on %s\n", goruntime.NumCPU(), loadavg(), b.maxPods, *podCIDR)
 	for _, args := range [][]string{{"image", "load", *image}, {"image", "tag", "busybox", "busybox:1.36"}} {
-		if out, err := b.peapod(args...).CombinedOutput(); err != nil {
+		if out, err := b.Peapod(args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("peapod %s: %w: %s", strings.Join(args, " "), err, out)
 		}
 	}
 
 	var starts []float64
 	for range *runs {
-		d, err := b.startServe()
+		d, err := b.Start()
 		if err != nil {
 			return err
 		}
 		starts = append(starts, d.Seconds())
-		if err := b.stopServe(); err != nil {
+		if err := b.Stop(syscall.SIGTERM); err != nil {
 			return err
 		}
 	}
 	fmt.Printf("\nserve cold start to ready: median %.3f s (min %.3f, max %.3f, %d starts)\n", median(starts), slices.Min(starts), slices.Max(starts), len(starts))
 
-	if _, err := b.startServe(); err != nil {
+	if _, err := b.Start(); err != nil {
 		return err
 	}
-	if err := b.connect(); err != nil {
+	if err := b.Connect(); err != nil {
 		return err
 	}
 	time.Sleep(5 * time.Second) // a memory reading of a settled process, not synchronisation
-	idle := rssMiB(b.serve.Process.Pid)
+	idle := rssMiB(b.Serve.Process.Pid)
 	b.verdict(idle <= targetIdleMiB, fmt.Sprintf("serve idle RSS, no pods ≤ %.0f MiB", targetIdleMiB), fmt.Sprintf("%.1f MiB", idle))
 
 	// One pod: kubectl apply until Ready, then a delete with grace 0 until
@@ -144,10 +134,10 @@ func (b *bench) run(curve []int) error {
 	for i := range *runs {
 		file := b.write("one.yaml", pods("one", 1, plain))
 		t := time.Now()
-		if out, err := b.kubectl("apply", "-f", file).CombinedOutput(); err != nil {
+		if out, err := b.Kubectl("apply", "-f", file).CombinedOutput(); err != nil {
 			return fmt.Errorf("kubectl apply: %w: %s", err, out)
 		}
-		if err := b.waitReady("one-", 1, time.Minute); err != nil {
+		if err := b.WaitReady("one-", 1, time.Minute); err != nil {
 			return err
 		}
 		applies = append(applies, ms(time.Since(t)))
@@ -251,171 +241,45 @@ func (b *bench) verdict(ok bool, what, got string) {
 
 // ---- serve ----
 
-func (b *bench) startServe() (time.Duration, error) {
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		return 0, err
-	}
-	log, err := os.OpenFile(filepath.Join(*outDir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	defer log.Close()
-	cmd := b.peapod("serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", b.kubeconfig, "--max-pods", strconv.Itoa(b.maxPods), "--image-pull", "never")
-	cmd.Stderr = log
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	t := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	b.serve = cmd
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if sc.Text() == "peapod: ready" {
-			d := time.Since(t)
-			go io.Copy(io.Discard, out) // never let serve block on its stdout
-			return d, nil
-		}
-	}
-	return 0, fmt.Errorf("serve ended before it was ready (see %s)", filepath.Join(*outDir, "serve.log"))
-}
-
-func (b *bench) stopServe() error {
-	if b.stopInformers != nil {
-		close(b.stopInformers)
-		b.stopInformers = nil
-	}
-	if b.serve == nil {
-		return nil
-	}
-	_ = b.serve.Process.Signal(syscall.SIGTERM)
-	err := b.serve.Wait()
-	b.serve = nil
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return nil // stopped by our signal
-	}
-	return err
-}
-
 func (b *bench) cleanup() {
-	if b.serve != nil && b.client != nil {
-		_ = b.deleteAll(2 * time.Minute)
+	if b.Serve != nil && b.Client != nil {
+		_ = b.DeleteAll(2 * time.Minute)
 	}
-	_ = b.stopServe()
+	_ = b.Stop(syscall.SIGTERM)
 }
 
-func (b *bench) connect() error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", b.kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = -1, 0
-	b.client, err = kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	f := informers.NewSharedInformerFactoryWithOptions(b.client, 0, informers.WithNamespace("default"))
-	inf := f.Core().V1().Pods().Informer()
-	b.pods = inf.GetIndexer()
-	b.stopInformers = make(chan struct{})
-	f.Start(b.stopInformers)
-	if !cache.WaitForCacheSync(b.stopInformers, inf.HasSynced) {
-		return errors.New("pod informer did not sync")
-	}
-	return nil
-}
-
-func (b *bench) kubectl(args ...string) *exec.Cmd {
-	return exec.Command("kubectl", append([]string{"--kubeconfig", b.kubeconfig}, args...)...)
-}
-
+// write writes a file under the output directory or ends the bench.
 func (b *bench) write(name, content string) string {
-	p := filepath.Join(*outDir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	p, err := b.Write(name, content)
+	if err != nil {
 		fatal(err)
 	}
 	return p
-}
-
-// errNotReady: some pods were not Ready in time.
-var errNotReady = errors.New("not all pods Ready")
-
-// waitReady polls the informer's cache (1 ms) until n pods named prefix*
-// are Ready.
-func (b *bench) waitReady(prefix string, n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ready := 0
-		for _, o := range b.pods.List() {
-			p := o.(*corev1.Pod)
-			if strings.HasPrefix(p.Name, prefix) && p.DeletionTimestamp == nil && isReady(p) {
-				ready++
-			}
-		}
-		if ready >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d of %d pods %s* Ready after %v", errNotReady, ready, n, prefix, timeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // deleteNow deletes a pod with grace 0 and waits until the API no longer
 // has it and the node has removed its directory, the last step of its
 // teardown (containers, network, sandbox and volumes go first).
 func (b *bench) deleteNow(name string) (time.Duration, error) {
-	p, err := b.client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	p, err := b.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return 0, err
 	}
-	dir := filepath.Join(b.root, "pods", string(p.UID))
+	dir := filepath.Join(b.Root(), "pods", string(p.UID))
 	zero := int64(0)
 	t := time.Now()
-	if err := b.client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+	if err := b.Client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		return 0, err
 	}
 	deadline := t.Add(time.Minute)
 	for {
-		_, inAPI, _ := b.pods.GetByKey("default/" + name)
+		_, inAPI, _ := b.Pods.GetByKey("default/" + name)
 		_, err := os.Stat(dir)
 		if !inAPI && errors.Is(err, os.ErrNotExist) {
 			return time.Since(t), nil
 		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("pod %s: in the API %v, directory %v a minute after its delete", name, inAPI, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// deleteAll deletes every pod (their grace is 1 s) and waits until the
-// API and the node's pod directory are empty.
-func (b *bench) deleteAll(timeout time.Duration) error {
-	if err := b.client.CoreV1().Pods("default").DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		ents, _ := os.ReadDir(filepath.Join(b.root, "pods"))
-		if len(b.pods.ListKeys()) == 0 && len(ents) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: %d pods in the API, %d pod directories", timeout, len(b.pods.ListKeys()), len(ents))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -443,7 +307,7 @@ func (r result) readyText() string {
 func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
 	var r result
 	file := b.write(fmt.Sprintf("%s-%d.yaml", k, n), pods(string(k), n, k))
-	pid := b.serve.Process.Pid
+	pid := b.Serve.Process.Pid
 	var prof sync.WaitGroup
 	profFile := filepath.Join(*outDir, fmt.Sprintf("serve-%s-%d.pprof", k, n))
 	if profile {
@@ -454,10 +318,10 @@ func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
 		}()
 	}
 	c0, t := cpuSeconds(pid), time.Now()
-	if out, err := b.kubectl("apply", "-f", file).CombinedOutput(); err != nil {
+	if out, err := b.Kubectl("apply", "-f", file).CombinedOutput(); err != nil {
 		return r, fmt.Errorf("kubectl apply: %w: %s", err, out)
 	}
-	if err := b.waitReady(string(k)+"-", n, *readyTimeout); errors.Is(err, errNotReady) {
+	if err := b.WaitReady(string(k)+"-", n, *readyTimeout); errors.Is(err, servenode.ErrNotReady) {
 		r.notReady = err // measured as it is: the rest goes on
 	} else if err != nil {
 		return r, err
@@ -473,7 +337,7 @@ func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
 	}
 	r.rss = rssMiB(pid)
 	t = time.Now()
-	if err := b.deleteAll(5 * time.Minute); err != nil {
+	if err := b.DeleteAll(5 * time.Minute); err != nil {
 		return r, err
 	}
 	r.deleted = time.Since(t)
@@ -496,7 +360,7 @@ func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
 
 // profile fetches seconds of serve's CPU profile from /debug/pprof.
 func (b *bench) profile(file string, seconds int) {
-	body, err := b.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+	body, err := b.Client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
 		Param("seconds", strconv.Itoa(seconds)).Timeout(time.Duration(seconds+30) * time.Second).DoRaw(context.Background())
 	if err == nil {
 		err = os.WriteFile(file, body, 0o644)
