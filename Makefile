@@ -17,7 +17,7 @@ FUZZTIME  ?= 20000x
 COUNT     ?= 10
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help deps build images demo test lint test-unit test-integration stress fuzz bench bench-serve bench-cost conformance clean
+.PHONY: help deps build images demo test lint test-unit test-integration stress fuzz bench bench-serve bench-cost reliability conformance clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench: deps images ## peapod up vs podman kube play, medians and ratios
 
 bench-serve: deps images ## peapod serve with kubectl: start, apply to Ready, 100 pods, idle RSS
 	hack/bench-serve.sh
+
+reliability: deps images ## kill -9, restarts, churn, store crashes, hostile input, escape probes, API access: PASS/FAIL each
+	hack/reliability.sh
 
 conformance: deps build ## upstream e2e.test (the Pod conformance subset) against a fresh serve: N passed, M failed
 	hack/conformance.sh

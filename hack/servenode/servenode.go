@@ -180,7 +180,8 @@ func IsReady(p *corev1.Pod) bool {
 }
 
 // DeleteAll deletes every pod of namespace default (with its own grace)
-// and waits until the API and the node's pod directory are empty.
+// and waits until the API and the node's pod and log directories are
+// empty.
 func (n *Node) DeleteAll(timeout time.Duration) error {
 	if err := n.Client.CoreV1().Pods("default").DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return err
@@ -188,11 +189,12 @@ func (n *Node) DeleteAll(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ents, _ := os.ReadDir(filepath.Join(n.Root(), "pods"))
-		if len(n.Pods.ListKeys()) == 0 && len(ents) == 0 {
+		logs, _ := os.ReadDir(filepath.Join(n.Root(), "logs"))
+		if len(n.Pods.ListKeys()) == 0 && len(ents) == 0 && len(logs) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: %d pods in the API, %d pod directories", timeout, len(n.Pods.ListKeys()), len(ents))
+			return fmt.Errorf("after %v: %d pods in the API, %d pod directories, %d log directories", timeout, len(n.Pods.ListKeys()), len(ents), len(logs))
 		}
 		time.Sleep(time.Millisecond)
 	}
