@@ -269,19 +269,30 @@ func (c *CNI) Attach(ctx context.Context, sandboxID, netns string, ports []PortM
 			}
 		}
 	}
-	res, err := c.cni.AddNetworkList(ctx, list, rt)
-	if err == nil {
-		var ips []net.IP
-		if ips, err = resultIPs(res); err == nil && len(ips) > 0 {
-			return ips, nil
-		}
+	// A second try follows the DEL of a failed one: an ADD cut short by a
+	// kill of peapod leaves the interface in the netns, unknown to the
+	// cache, and the bridge plugin refuses to make it again.
+	var err error
+	for try := 0; try < 2 && ctx.Err() == nil; try++ {
+		var res cnitypes.Result
+		res, err = c.cni.AddNetworkList(ctx, list, rt)
 		if err == nil {
-			err = errors.New("no address in the CNI result")
+			var ips []net.IP
+			if ips, err = resultIPs(res); err == nil && len(ips) > 0 {
+				return ips, nil
+			}
+			if err == nil {
+				err = errors.New("no address in the CNI result")
+			}
+		}
+		// libcni leaves what the plugins before the failing one made.
+		if derr := c.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
+			err = errors.Join(err, derr)
+			break
 		}
 	}
-	// libcni leaves what the plugins before the failing one made.
-	if derr := c.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
-		err = errors.Join(err, derr)
+	if err == nil {
+		err = ctx.Err()
 	}
 	return nil, fmt.Errorf("sandbox %s: attach to the pod network: %w", sandboxID, err)
 }

@@ -173,6 +173,32 @@ func TestNetwork_AttachDetach(t *testing.T) {
 	}
 }
 
+// An ADD cut short by a kill (the interface made, nothing cached) does not
+// stop the next Attach: it is undone and made again, with one address.
+func TestNetwork_AttachAfterCutShortAdd(t *testing.T) {
+	c, _ := newTestCNI(t)
+	n := newNS(t)
+	ctx := context.Background()
+	id := fmt.Sprintf("test-cut-%d", os.Getpid())
+	if _, err := c.Attach(ctx, id, n.Path(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// What libcni writes after the plugins returned is lost.
+	if err := os.RemoveAll(filepath.Join(c.cfg.Dir, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	ips, err := c.Attach(ctx, id, n.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, veths := attached(t, c); len(got) != 1 || len(veths) != 1 || got[0] != ips[0].String() {
+		t.Errorf("attached: ips %v veths %v, want %v and one veth", got, veths, ips)
+	}
+	if err := c.Detach(ctx, id, n.Path()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A sandbox whose namespace went away without Detach (peapod crashed, or
 // an orphan was removed) is released by Reconcile: address, masquerade and
 // hostPort chains.
