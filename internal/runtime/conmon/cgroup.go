@@ -129,3 +129,34 @@ func inheritCgroupFile(parent, dir, file string) error {
 	}
 	return nil
 }
+
+// killCgroup sends SIGKILL to every process in rel (in any hierarchy, and
+// below it) until none is left, for a few seconds at most: for a container
+// that neither the runtime nor a conmon can reach any more (its create was
+// cut short, its conmon killed), so its processes do not outlive it. An
+// exiting process leaves its cgroup before it is reaped.
+func (r *Runtime) killCgroup(rel string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := 0
+		for _, h := range r.hierarchies {
+			_ = filepath.WalkDir(filepath.Join(h, rel), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !d.IsDir() {
+					return nil
+				}
+				b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+						left++
+						_ = unix.Kill(pid, unix.SIGKILL)
+					}
+				}
+				return nil
+			})
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -588,3 +588,59 @@ exec %s "$@"
 		t.Error("the runtime's own file became read-only")
 	}
 }
+
+// A container whose conmon was killed (no exit file will ever come), seen
+// by a restarted peapod: unknown (the kubelet kills and restarts those),
+// WaitContainer returns instead of waiting forever, and StopContainer ends
+// what is left of it.
+func TestIntegration_ConmonKilled(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "nomon")
+	id := e.run(t, e.spec(sb.ID, "c", "sh", "-c", "sleep 1000"))
+	running, err := e.rt.ContainerStatus(ctxT(t), id)
+	if err != nil || running.Pid <= 0 {
+		t.Fatalf("status: %+v, %v", running, err)
+	}
+	b, err := os.ReadFile(filepath.Join(e.cfg.Root, id, "conmon.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := conmon.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The first runtime (whose child it was) reaps it.
+	deadline := time.Now().Add(10 * time.Second)
+	for unix.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("conmon not reaped")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := again.ContainerStatus(ctxT(t), id)
+	if err != nil || st.State != runtime.StateUnknown {
+		t.Fatalf("status without conmon: %+v, %v", st, err)
+	}
+	wctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer cancel()
+	if st, err := again.WaitContainer(wctx, id); err != nil || st.State == runtime.StateExited {
+		t.Fatalf("wait without conmon: %+v, %v", st, err)
+	}
+	if err := again.StopContainer(ctxT(t), runtime.StopRequest{ID: id, Timeout: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	// Gone, or a zombie left to the reaper.
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", running.Pid)); err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Errorf("the container's process outlived its stop: %s", stat)
+	}
+	if err := again.RemoveContainer(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+}

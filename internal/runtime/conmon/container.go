@@ -314,10 +314,16 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 	}
 	st.Pid = s.Pid
 	switch s.Status {
-	case "created":
-		st.State = runtime.StateCreated
-	case "running", "paused":
-		st.State = runtime.StateRunning
+	case "created", "running", "paused":
+		if !r.conmonAlive(m) {
+			// Without its monitor nothing logs it or records its exit:
+			// unknown, which the kubelet kills and starts again.
+			st.State, st.Message = runtime.StateUnknown, "container "+s.Status+" without its conmon"
+		} else if s.Status == "created" {
+			st.State = runtime.StateCreated
+		} else {
+			st.State = runtime.StateRunning
+		}
 	case "stopped":
 		// conmon writes the exit file right after the runtime reports
 		// the process gone; give it a moment.
@@ -404,7 +410,11 @@ func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runt
 // conmon's exit file otherwise (after a peapod restart). Neither polls.
 func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.ContainerStatus, error) {
 	for {
-		st, err := r.ContainerStatus(ctx, id)
+		m, err := r.loadMeta(id)
+		if err != nil {
+			return nil, err
+		}
+		st, err := r.status(ctx, m)
 		if err != nil {
 			return nil, err
 		}
@@ -415,12 +425,25 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 		done := r.exits[id]
 		r.mu.Unlock()
 		if done == nil {
-			// Not our child: wait for the exit file alone, or for the
-			// container to be removed by its owner meanwhile.
+			// Not our child: wait for the exit file, for the container to
+			// be removed by its owner meanwhile, or for its conmon to end
+			// without one (killed, or never done creating the container:
+			// no exit file will come, the status is final).
+			gone, release := conmonExit(m)
+			select {
+			case <-gone:
+				release()
+				if !exists(filepath.Join(r.containerDir(id), exitFile)) {
+					return r.status(ctx, m)
+				}
+				continue
+			default:
+			}
 			dir := r.containerDir(id)
 			err = r.watch.wait(ctx, dir, func() bool {
 				return exists(filepath.Join(dir, exitFile)) || !exists(dir)
-			})
+			}, gone)
+			release()
 		} else {
 			// The status is read again only once conmon is gone: a
 			// `crun state` per container per tick cost 100 pods both
@@ -456,9 +479,10 @@ func (r *Runtime) StopContainer(ctx context.Context, req runtime.StopRequest) er
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, req.Timeout)
-		_, err := r.WaitContainer(wctx, req.ID)
+		st, err := r.WaitContainer(wctx, req.ID)
 		cancel()
 		if err == nil {
+			r.killUnmonitored(st)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -468,10 +492,23 @@ func (r *Runtime) StopContainer(ctx context.Context, req runtime.StopRequest) er
 	if err := r.kill(ctx, req.ID, syscall.SIGKILL, true); err != nil {
 		return err
 	}
-	if _, err := r.WaitContainer(ctx, req.ID); err != nil {
+	st, err = r.WaitContainer(ctx, req.ID)
+	if err != nil {
 		return fmt.Errorf("stop container %s: %w", req.ID, err)
 	}
+	r.killUnmonitored(st)
 	return nil
+}
+
+// killUnmonitored kills what is left of a container WaitContainer gave up
+// on without an exit (no conmon, no exit file to come) through its cgroup.
+func (r *Runtime) killUnmonitored(st *runtime.ContainerStatus) {
+	if st.State == runtime.StateExited {
+		return
+	}
+	if m, err := r.loadMeta(st.ID); err == nil && m.CgroupsPath != "" {
+		r.killCgroup(m.CgroupsPath)
+	}
 }
 
 // kill signals the container; a container that is already gone is fine.
@@ -485,7 +522,18 @@ func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all b
 	}
 	args = append(args, id, strconv.Itoa(int(sig)))
 	if _, err := r.ociCmd(ctx, args...); err != nil {
-		if st, serr := r.ContainerStatus(ctx, id); serr == nil && st.State == runtime.StateExited {
+		m, merr := r.loadMeta(id)
+		if merr != nil {
+			return fmt.Errorf("signal container %s: %w", id, err)
+		}
+		if st, serr := r.status(ctx, m); serr == nil && st.State == runtime.StateExited {
+			return nil
+		}
+		if !r.conmonAlive(m) && m.CgroupsPath != "" {
+			// No monitor, and the runtime cannot signal it (a create cut
+			// short leaves no usable state): whatever of it runs is
+			// killed through its cgroup; no exit file will come.
+			r.killCgroup(m.CgroupsPath)
 			return nil
 		}
 		return fmt.Errorf("signal container %s: %w", id, err)

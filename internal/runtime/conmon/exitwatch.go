@@ -41,8 +41,9 @@ const watchMask = unix.IN_CREATE | unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO |
 const pollFallback = 50 * time.Millisecond
 
 // wait returns once done() is true, checked at the start and after every
-// event in dir, or when the context ends.
-func (w *dirWatch) wait(ctx context.Context, dir string, done func() bool) error {
+// event in dir, or when stop is closed (nil: never), or when the context
+// ends.
+func (w *dirWatch) wait(ctx context.Context, dir string, done func() bool, stop <-chan struct{}) error {
 	w.once.Do(w.start)
 	e := w.add(dir)
 	if e == nil {
@@ -52,6 +53,8 @@ func (w *dirWatch) wait(ctx context.Context, dir string, done func() bool) error
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
+			case <-stop:
+				return nil
 			case <-tick.C:
 			}
 		}
@@ -68,6 +71,8 @@ func (w *dirWatch) wait(ctx context.Context, dir string, done func() bool) error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-stop:
+			return nil
 		case <-ch:
 		}
 	}

@@ -78,7 +78,7 @@ func TestDirWatch(t *testing.T) {
 						close(waiting) // the first check: the watch is in place
 					}
 					return exists(filepath.Join(dir, "exit")) || !exists(dir)
-				})
+				}, nil)
 			}()
 			<-waiting
 			if w.f == nil {
@@ -101,7 +101,7 @@ func TestDirWatch(t *testing.T) {
 	t.Run("context ends", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := w.wait(ctx, t.TempDir(), func() bool { return false }); err != context.Canceled {
+		if err := w.wait(ctx, t.TempDir(), func() bool { return false }, nil); err != context.Canceled {
 			t.Errorf("wait = %v, want context.Canceled", err)
 		}
 	})
