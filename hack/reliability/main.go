@@ -75,7 +75,17 @@ func main() {
 		Bin: *peapodBin, Out: *outDir, RunRoot: *runRoot, CgroupRoot: cgroupRoot,
 		PodCIDR: *podCIDR, Bridge: bridge, NFTable: table,
 	}}
-	// A fresh root each run (the binaries beside it stay).
+	// A fresh root each run (the binaries beside it stay); pods a failed
+	// run left go first, through a serve on the old root.
+	if _, err := os.Stat(r.Root()); err == nil {
+		if err := r.start(); err != nil {
+			fatal(err)
+		}
+		if err := r.DeleteAll(5 * time.Minute); err != nil {
+			fatal(fmt.Errorf("removing the last run's pods: %w", err))
+		}
+		r.stop(syscall.SIGTERM)
+	}
 	for _, p := range []string{r.Root(), filepath.Join(*outDir, "serve.log")} {
 		if err := os.RemoveAll(p); err != nil {
 			fatal(err)
@@ -95,6 +105,9 @@ func main() {
 		}
 		t := time.Now()
 		figures, err := s.run(r)
+		if err != nil && r.Serve != nil && r.Client != nil {
+			_ = r.DeleteAll(5 * time.Minute) // the next scenario starts clean
+		}
 		r.stop(syscall.SIGTERM)
 		verdict := "PASS"
 		if err != nil {

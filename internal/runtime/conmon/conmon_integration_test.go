@@ -644,3 +644,33 @@ func TestIntegration_ConmonKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A process left in a sandbox's cgroup by a container whose state was lost
+// does not keep RemoveSandbox from removing the cgroup: it is killed.
+func TestIntegration_RemoveSandboxKillsStrays(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "strays")
+	stray := exec.Command("sleep", "1000")
+	if err := stray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stray.Process.Kill(); _ = stray.Wait() })
+	// The pids hierarchy of cgroup v1, or the unified one alone.
+	hier := "/sys/fs/cgroup/pids"
+	if _, err := os.Stat(hier); err != nil {
+		hier = "/sys/fs/cgroup"
+	}
+	dir := filepath.Join(hier, e.cfg.CgroupRoot, "pod-"+sb.ID, "lost")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(stray.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.RemoveSandbox(ctxT(t), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := stray.Wait(); err == nil {
+		t.Error("the stray was not killed")
+	}
+}

@@ -286,6 +286,10 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 			errs = append(errs, fmt.Errorf("unpin %s namespace: %w", ns, err))
 		}
 	}
+	// Its containers were removed: a process still in its cgroup belongs
+	// to none the runtime knows (their state was lost) and would keep the
+	// cgroup busy for ever.
+	r.killCgroup(r.podCgroup(id))
 	if err := r.removeCgroup(r.podCgroup(id)); err != nil {
 		errs = append(errs, err)
 	}
