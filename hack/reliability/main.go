@@ -81,12 +81,13 @@ func main() {
 		if err := r.start(); err != nil {
 			fatal(err)
 		}
-		if err := r.DeleteAll(5 * time.Minute); err != nil {
+		err := r.DeleteAll(5 * time.Minute)
+		r.stop(syscall.SIGTERM)
+		if err != nil {
 			fatal(fmt.Errorf("removing the last run's pods: %w", err))
 		}
-		r.stop(syscall.SIGTERM)
 	}
-	for _, p := range []string{r.Root(), filepath.Join(*outDir, "serve.log")} {
+	for _, p := range []string{r.Root(), *runRoot, filepath.Join(*outDir, "serve.log")} {
 		if err := os.RemoveAll(p); err != nil {
 			fatal(err)
 		}
@@ -173,7 +174,7 @@ func (r *runner) deleteAndCheck() error {
 		return err
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("%d leaks: %s", len(left), strings.Join(left, ", "))
+		return fmt.Errorf("%d leaks: %s", len(left), strings.Join(left[:min(len(left), 8)], ", "))
 	}
 	return nil
 }

@@ -84,6 +84,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if w := listenWarning(f.listen); w != "" {
 		fmt.Fprintln(s.Err, w)
 	}
+	// Ignored, which the conmons serve starts inherit: a conmon still
+	// creating its container when serve dies writes its result to a pipe
+	// nobody reads, and must outlive that (EPIPE) rather than die of
+	// SIGPIPE, leaving a container no monitor logs or reaps.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	alloc, err := g.serviceAllocator()

@@ -674,3 +674,25 @@ func TestIntegration_RemoveSandboxKillsStrays(t *testing.T) {
 		t.Error("the stray was not killed")
 	}
 }
+
+// A create cut short by a kill before its directory was renamed into place
+// leaves a ".creating-" directory, which the next start removes.
+func TestIntegration_UnfinishedCreateRemovedAtStart(t *testing.T) {
+	e := newEnv(t)
+	left := filepath.Join(e.cfg.Root, ".creating-0123456789abcdef")
+	if err := os.MkdirAll(filepath.Join(left, "rootfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(left, "meta.json"), []byte(`{"ID": "0123456789abcdef"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := e.rt.ListContainers(ctxT(t), ""); err != nil || len(list) != 0 {
+		t.Fatalf("ListContainers: %+v, %v", list, err)
+	}
+	if _, err := conmon.New(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("%s after a start: %v", left, err)
+	}
+}

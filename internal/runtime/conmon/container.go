@@ -87,7 +87,20 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 		CgroupsPath: sb.CgroupParent + "/" + id,
 		CreatedAt:   time.Now().UTC(),
 	}
-	for _, d := range []string{dir, filepath.Join(dir, upperDir), filepath.Join(dir, workDir), filepath.Join(dir, rootfsDir), filepath.Join(dir, exitDirSub), filepath.Dir(spec.LogPath)} {
+	// The directory appears with its metadata in it (renamed into place),
+	// so that a create cut short by a kill leaves nothing that the
+	// sandbox's removal would not find and remove.
+	tmp := filepath.Join(r.cfg.Root, creatingPrefix+id)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(tmp, metaFile), m); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	for _, d := range []string{filepath.Join(dir, upperDir), filepath.Join(dir, workDir), filepath.Join(dir, rootfsDir), filepath.Join(dir, exitDirSub), filepath.Dir(spec.LogPath)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
@@ -96,10 +109,6 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 	// attributes from it): it must be searchable by any user, as an image's
 	// root is, or non-root processes (nginx workers) cannot reach anything.
 	if err := os.Chmod(filepath.Join(dir, upperDir), 0o755); err != nil {
-		return err
-	}
-	// The metadata goes first so that a failed create can be removed.
-	if err := writeJSON(filepath.Join(dir, metaFile), m); err != nil {
 		return err
 	}
 	if err := mountRootfs(dir, spec.RootfsLayers); err != nil {
@@ -352,11 +361,43 @@ func (r *Runtime) conmonAlive(m *meta) bool {
 	if child {
 		return true
 	}
-	if m.ConmonPID <= 0 {
+	pid := r.conmonPID(m)
+	if pid <= 0 {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", m.ConmonPID))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && bytes.Contains(b, []byte(m.ID))
+}
+
+// creatingPrefix names a container directory not yet renamed into place.
+const creatingPrefix = ".creating-"
+
+// removeUnfinished removes the directories of creates that a kill cut
+// short before they were renamed into place: at start, none is in flight.
+func removeUnfinished(root string) error {
+	entries, err := os.ReadDir(root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), creatingPrefix) {
+			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// conmonPID is the PID of the container's conmon: from its metadata, or,
+// when the peapod that started it died before recording it there, from
+// the pid file conmon writes itself (0 if neither has it).
+func (r *Runtime) conmonPID(m *meta) int {
+	if m.ConmonPID > 0 {
+		return m.ConmonPID
+	}
+	pid, _ := readPid(filepath.Join(r.containerDir(m.ID), conmonPid))
+	return pid
 }
 
 // readExit fills st from conmon's exit file, if there is one.
@@ -387,6 +428,9 @@ func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runt
 	}
 	var out []*runtime.ContainerStatus
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), creatingPrefix) {
+			continue // not created yet
+		}
 		m, err := r.loadMeta(e.Name())
 		if errors.Is(err, runtime.ErrNotFound) {
 			continue // the logs dir, or a container being removed
@@ -429,7 +473,7 @@ func (r *Runtime) WaitContainer(ctx context.Context, id string) (*runtime.Contai
 			// be removed by its owner meanwhile, or for its conmon to end
 			// without one (killed, or never done creating the container:
 			// no exit file will come, the status is final).
-			gone, release := conmonExit(m)
+			gone, release := conmonExit(m, r.conmonPID(m))
 			select {
 			case <-gone:
 				release()

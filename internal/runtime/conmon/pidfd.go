@@ -8,26 +8,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// conmonExit returns a channel closed when the container's conmon, which
-// is not our child (it was started by an earlier peapod), has exited, and
+// conmonExit returns a channel closed when the container's conmon (pid),
+// which is not our child (it was started by an earlier peapod), has exited, and
 // a function to release what the wait holds. It waits on a pidfd in Go's
 // poller: no thread, no polling. A conmon that is not running, or whose
 // PID now belongs to another process (its command line does not name the
 // container), counts as exited at once.
-func conmonExit(m *meta) (<-chan struct{}, func()) {
+func conmonExit(m *meta, pid int) (<-chan struct{}, func()) {
 	gone := make(chan struct{})
-	if m.ConmonPID <= 0 {
+	if pid <= 0 {
 		close(gone)
 		return gone, func() {}
 	}
-	fd, err := unix.PidfdOpen(m.ConmonPID, unix.PIDFD_NONBLOCK)
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		close(gone)
 		return gone, func() {}
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	// Read after the pidfd is open: the PID cannot be reused from here on.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", m.ConmonPID))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	rc, rerr := f.SyscallConn()
 	if err != nil || !bytes.Contains(b, []byte(m.ID)) || rerr != nil {
 		f.Close()

@@ -108,6 +108,9 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("conmon runtime: %w", err)
 		}
 	}
+	if err := removeUnfinished(cfg.Root); err != nil {
+		return nil, fmt.Errorf("conmon runtime: %w", err)
+	}
 	// conmon double-forks: its daemon half is orphaned and, without a
 	// subreaper, lingers as a zombie until PID 1 gets to it. As subreaper
 	// it becomes our child and we wait for it (see reap).
