@@ -72,9 +72,9 @@ func rssMiB(pid int) float64 {
 }
 
 // Scenario 3 (and 7's disk): -churn create/delete cycles of a 3-container
-// pod, 10 at a time: nothing left at the end, serve's memory, the store
-// file and the root (logs included) no bigger after the last cycle than
-// 10 % (memory) or 50 % (files) over cycle 100's. Events expire after a
+// pod, 10 at a time: nothing left at the end, serve's memory no more than
+// 10 % over cycle 100's, the store file and the root (logs included) at
+// most one bbolt growth step (a doubling) bigger. Events expire after a
 // minute here (--event-ttl), as they would after the default hour.
 func churnScenario(r *runner) (string, error) {
 	r.ServeArgs = []string{"--event-ttl=1m"}
@@ -109,8 +109,10 @@ func churnScenario(r *runner) (string, error) {
 	if end.rss > 1.1*at100.rss {
 		errs = append(errs, errors.New("serve's RSS grew more than 10 %"))
 	}
-	if end.store > 1.5*at100.store+0.5 || end.root > 1.5*at100.root+0.5 {
-		errs = append(errs, errors.New("the store or the root grew more than 50 %"))
+	// bbolt grows its file by doubling it (reusing freed pages first):
+	// one step is not growth without bound, two would be.
+	if end.store > 2*at100.store+0.5 || end.root > 2*at100.root+1 {
+		errs = append(errs, errors.New("the store or the root more than doubled"))
 	}
 	if err := r.deleteAndCheck(); err != nil {
 		errs = append(errs, err)

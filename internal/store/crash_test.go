@@ -21,19 +21,28 @@ import (
 // panic at some later read, and the file is left as it was.
 func TestOpenBolt_DamagedFile(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.db")
-	s := openTest(t, good, 0)
-	for i := range 500 {
-		if _, err := s.Create(context.Background(), key("a", strconv.Itoa(i)), cm("a", strconv.Itoa(i))); err != nil {
+	// small: 500 small objects, its pages are the tree's own (bbolt keeps
+	// no checksum of values, so only the tree's structure can be checked);
+	// big: MiBs, half of it ends inside the mapped pages.
+	build := func(name string, n, pad int) []byte {
+		path := filepath.Join(dir, name)
+		s := openTest(t, path, 0)
+		for i := range n {
+			c := cm("a", strconv.Itoa(i))
+			c.Data["pad"] = strings.Repeat("x", pad)
+			if _, err := s.Create(context.Background(), key("a", strconv.Itoa(i)), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		b, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return b
 	}
-	s.Close()
-	b, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	overwrite := func(from, n int, v byte) []byte {
+	small, big := build("small.db", 500, 0), build("big.db", 300, 20000)
+	overwrite := func(b []byte, from, n int, v byte) []byte {
 		c := append([]byte(nil), b...)
 		for i := from; i < from+n; i++ {
 			c[i] ^= v
@@ -44,12 +53,13 @@ func TestOpenBolt_DamagedFile(t *testing.T) {
 		name string
 		data []byte
 	}{
-		{"truncated to 100 bytes", b[:100]},
-		{"truncated to half", b[:len(b)/2]},
+		{"truncated to 100 bytes", small[:100]},
+		{"truncated to half", small[:len(small)/2]},
+		{"a big one truncated to half", big[:len(big)/2]},
 		{"not a store", make([]byte, 64<<10)},
-		{"a data page overwritten", overwrite(3*4096, 200, 0xff)},
-		{"a page in the middle inverted", overwrite(len(b)/2, 4096, 0xff)},
-		{"both meta pages overwritten", overwrite(0, 2*4096, 0x55)},
+		{"a tree page overwritten", overwrite(small, 3*4096, 200, 0xff)},
+		{"a page in the middle inverted", overwrite(small, len(small)/2, 4096, 0xff)},
+		{"both meta pages overwritten", overwrite(small, 0, 2*4096, 0x55)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
