@@ -573,11 +573,10 @@ func (r *Runtime) kill(ctx context.Context, id string, sig syscall.Signal, all b
 		if st, serr := r.status(ctx, m); serr == nil && st.State == runtime.StateExited {
 			return nil
 		}
-		if !r.conmonAlive(m) && m.CgroupsPath != "" {
+		if !r.conmonAlive(m) {
 			// No monitor, and the runtime cannot signal it (a create cut
-			// short leaves no usable state): whatever of it runs is
-			// killed through its cgroup; no exit file will come.
-			r.killCgroup(m.CgroupsPath)
+			// short leaves no usable state): StopContainer kills whatever
+			// of it runs through its cgroup (killUnmonitored).
 			return nil
 		}
 		return fmt.Errorf("signal container %s: %w", id, err)
