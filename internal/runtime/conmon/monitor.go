@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,4 +48,34 @@ func conmonExit(m *meta, pid int) (<-chan struct{}, func()) {
 		}
 	}()
 	return gone, func() { f.Close() }
+}
+
+// conmonAlive reports whether the container's conmon runs: our child not
+// yet reaped, or (after a restart) the process of its recorded PID, which
+// is conmon only if its command line names the container (a zombie's is
+// empty).
+func (r *Runtime) conmonAlive(m *meta) bool {
+	r.mu.Lock()
+	_, child := r.exits[m.ID]
+	r.mu.Unlock()
+	if child {
+		return true
+	}
+	pid := r.conmonPID(m)
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.Contains(b, []byte(m.ID))
+}
+
+// conmonPID is the PID of the container's conmon: from its metadata, or,
+// when the peapod that started it died before recording it there, from
+// the pid file conmon writes itself (0 if neither has it).
+func (r *Runtime) conmonPID(m *meta) int {
+	if m.ConmonPID > 0 {
+		return m.ConmonPID
+	}
+	pid, _ := readPid(filepath.Join(r.containerDir(m.ID), conmonPid))
+	return pid
 }
