@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -514,48 +513,6 @@ func (n *Node) podGone(pod *corev1.Pod) {
 	n.mu.Unlock()
 	if w == nil {
 		n.removePodLogs(pod)
-	}
-}
-
-// collect is the garbage collection at start: sandboxes (named by pod UID)
-// of pods the API no longer binds here, or that already ended, are torn
-// down, and the logs of pods no longer in the API removed. Pods that still
-// run are adopted by their workers instead.
-func (n *Node) collect(ctx context.Context) {
-	rt := n.cfg.Worker.Runtime
-	sandboxes, err := rt.ListSandboxes(ctx)
-	if err != nil {
-		n.log.Warn("listing sandboxes failed", "err", err)
-		return
-	}
-	pods, err := n.pods.List(labels.Everything())
-	if err != nil {
-		n.log.Warn("listing pods failed", "err", err)
-		return
-	}
-	live := map[string]bool{}
-	known := map[types.UID]bool{}
-	for _, p := range pods {
-		known[p.UID] = true
-		if p.Spec.NodeName == n.cfg.Name && !terminal(p) {
-			live[string(p.UID)] = true
-		}
-	}
-	n.mu.Lock()
-	for uid := range n.workers {
-		live[string(uid)] = true
-		known[uid] = true
-	}
-	n.mu.Unlock()
-	n.collectLogs(known)
-	for _, sb := range sandboxes {
-		if live[sb.ID] {
-			continue
-		}
-		n.log.Info("removing the sandbox of a pod that no longer runs here", "sandbox", sb.ID, "pod", sb.Namespace+"/"+sb.Name)
-		if err := TearDown(ctx, n.cfg.Worker, sb); err != nil && !errors.Is(err, context.Canceled) {
-			n.log.Warn("sandbox not removed", "sandbox", sb.ID, "err", err)
-		}
 	}
 }
 

@@ -9,15 +9,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"peapod/internal/agent/logrotation"
 	"peapod/internal/runtime"
 )
 
-// A pod's logs live while the pod exists in the API, as the kubelet keeps
-// them: a finished pod's `kubectl logs` still works, a deleted pod leaves
-// nothing behind under <root>/logs.
+// The node's housekeeping, as the kubelet's: what pods that are gone left
+// (sandboxes, logs) is collected, and container logs are rotated. A pod's
+// logs live while the pod exists in the API, as the kubelet keeps them: a
+// finished pod's `kubectl logs` still works, a deleted pod leaves nothing
+// behind under <root>/logs.
 
 // removePodLogs removes the pod's log directory.
 func (n *Node) removePodLogs(pod *corev1.Pod) {
@@ -70,6 +73,48 @@ func (n *Node) rotateLogs(ctx context.Context) {
 		err := logrotation.Rotate(ctx, c.LogPath, n.cfg.ContainerLogMaxSize, n.cfg.ContainerLogMaxFiles, time.Now(), reopen)
 		if err != nil && !errors.Is(err, os.ErrNotExist) && ctx.Err() == nil {
 			n.log.Warn("log rotation failed", "container", c.ID, "log", c.LogPath, "err", err)
+		}
+	}
+}
+
+// collect is the garbage collection at start: sandboxes (named by pod UID)
+// of pods the API no longer binds here, or that already ended, are torn
+// down, and the logs of pods no longer in the API removed. Pods that still
+// run are adopted by their workers instead.
+func (n *Node) collect(ctx context.Context) {
+	rt := n.cfg.Worker.Runtime
+	sandboxes, err := rt.ListSandboxes(ctx)
+	if err != nil {
+		n.log.Warn("listing sandboxes failed", "err", err)
+		return
+	}
+	pods, err := n.pods.List(labels.Everything())
+	if err != nil {
+		n.log.Warn("listing pods failed", "err", err)
+		return
+	}
+	live := map[string]bool{}
+	known := map[types.UID]bool{}
+	for _, p := range pods {
+		known[p.UID] = true
+		if p.Spec.NodeName == n.cfg.Name && !terminal(p) {
+			live[string(p.UID)] = true
+		}
+	}
+	n.mu.Lock()
+	for uid := range n.workers {
+		live[string(uid)] = true
+		known[uid] = true
+	}
+	n.mu.Unlock()
+	n.collectLogs(known)
+	for _, sb := range sandboxes {
+		if live[sb.ID] {
+			continue
+		}
+		n.log.Info("removing the sandbox of a pod that no longer runs here", "sandbox", sb.ID, "pod", sb.Namespace+"/"+sb.Name)
+		if err := TearDown(ctx, n.cfg.Worker, sb); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Warn("sandbox not removed", "sandbox", sb.ID, "err", err)
 		}
 	}
 }
