@@ -109,8 +109,9 @@ func newServerArgs(t *testing.T, args []string, extra ...func(v1.Image) (string,
 		s.kubectl("delete", "deployments,replicasets,replicationcontrollers,jobs", "--all", "--wait", "--timeout=60s")
 		s.kubectl("delete", "pods", "--all", "--wait", "--timeout=60s")
 		s.stop(syscall.SIGTERM)
-		// The monitors of a serve killed with SIGKILL became ours.
-		testenv.ReapAdoptedZombies("conmon")
+		// The monitors of a serve killed with SIGKILL became ours, and
+		// the plugins and runtime calls it was making then.
+		testenv.ReapAdoptedZombies("conmon", "crun", "runc", "bridge", "host-local", "portmap", "loopback")
 		if t.Failed() {
 			t.Logf("serve's output:\n%s", s.logs.String())
 		}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +34,12 @@ func RequireBinaries(t testing.TB, names ...string) {
 	}
 }
 
-// ReapAdoptedZombies reaps the zombie children of this process named comm.
-// A test binary that made itself a child subreaper (the conmon runtime
-// does) inherits the monitors of a peapod subprocess it killed; nothing
-// else would reap them once they exit.
-func ReapAdoptedZombies(comm string) {
+// ReapAdoptedZombies reaps the zombie children of this process named one
+// of comms. A test binary that made itself a child subreaper (the conmon
+// runtime does) inherits the monitors of a peapod subprocess it killed,
+// and whatever it was running then (CNI plugins, the OCI runtime);
+// nothing else would reap them once they exit.
+func ReapAdoptedZombies(comms ...string) {
 	self := strconv.Itoa(os.Getpid())
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
@@ -54,7 +56,7 @@ func ReapAdoptedZombies(comm string) {
 			continue
 		}
 		f := strings.Fields(string(stat[end+1:]))
-		if string(stat[open+1:end]) == comm && len(f) > 1 && f[0] == "Z" && f[1] == self {
+		if slices.Contains(comms, string(stat[open+1:end])) && len(f) > 1 && f[0] == "Z" && f[1] == self {
 			var ws syscall.WaitStatus
 			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 		}
