@@ -5,8 +5,8 @@
 // hostile input (the invalid corpus and the fuzzers), escape probes and
 // API access. It prints one line per scenario with its figures and PASS or
 // FAIL, and exits 1 if any failed. hack/reliability.sh builds and runs it
-// (`make reliability`); it is not a test, but each scenario has a short
-// variant in the integration suite.
+// (`make reliability`); it is not a test. The integration suite has short
+// variants of the scenarios but the first.
 package main
 
 import (
