@@ -125,7 +125,7 @@ func (b *bench) run(curve []int) error {
 		return err
 	}
 	time.Sleep(5 * time.Second) // a memory reading of a settled process, not synchronisation
-	idle := rssMiB(b.Serve.Process.Pid)
+	idle := servenode.RSSMiB(b.Serve.Process.Pid)
 	b.verdict(idle <= targetIdleMiB, fmt.Sprintf("serve idle RSS, no pods ≤ %.0f MiB", targetIdleMiB), fmt.Sprintf("%.1f MiB", idle))
 
 	// One pod: kubectl apply until Ready, then a delete with grace 0 until
@@ -335,7 +335,7 @@ func (b *bench) bulkRun(k kind, n int, profile bool) (result, error) {
 	} else {
 		time.Sleep(2 * time.Second) // a memory reading of a settled process
 	}
-	r.rss = rssMiB(pid)
+	r.rss = servenode.RSSMiB(pid)
 	t = time.Now()
 	if err := b.DeleteAll(5 * time.Minute); err != nil {
 		return r, err

@@ -6,9 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"peapod/hack/servenode"
 )
 
 // threeContainers are pods name-0..n-1 of three containers.
@@ -36,7 +37,7 @@ type footprint struct {
 
 func (r *runner) footprint() footprint {
 	var f footprint
-	f.rss = rssMiB(r.Serve.Process.Pid)
+	f.rss = servenode.RSSMiB(r.Serve.Process.Pid)
 	if fi, err := os.Stat(filepath.Join(r.Root(), "store", "peapod.db")); err == nil {
 		f.store = float64(fi.Size()) / (1 << 20)
 	}
@@ -54,21 +55,6 @@ func (r *runner) footprint() footprint {
 		return nil
 	})
 	return f
-}
-
-// rssMiB is a process's resident set in MiB (0 if unreadable).
-func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // Scenario 3 (and 7's disk): -churn create/delete cycles of a 3-container
