@@ -128,10 +128,17 @@ func copyAttachOutput(conn *net.UnixConn, stdout, stderr io.Writer) error {
 	}
 }
 
+// openCtl opens conmon's control FIFO in the container's bundle for
+// writing, without blocking: with no conmon reading it the open fails at
+// once (ENXIO) instead of hanging.
+func (r *Runtime) openCtl(id string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(r.containerDir(id), "ctl"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+}
+
 // relayResize writes each size to conmon's control FIFO as "1 <rows>
 // <cols>", conmon's resize message.
 func (r *Runtime) relayResize(ctx context.Context, id string, resize <-chan runtime.TerminalSize) {
-	ctl, err := os.OpenFile(filepath.Join(r.containerDir(id), "ctl"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	ctl, err := r.openCtl(id)
 	if err != nil {
 		return
 	}

@@ -300,7 +300,8 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 	if r.readExit(dir, st) {
 		return st, nil
 	}
-	if !m.StartedAt.IsZero() && r.conmonAlive(m) {
+	alive := r.conmonAlive(m)
+	if !m.StartedAt.IsZero() && alive {
 		// Started, and its conmon, which writes the exit file as soon as
 		// the process is gone, still runs: running, without asking the
 		// runtime. A `crun state` per status made every observation and
@@ -323,7 +324,7 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 	st.Pid = s.Pid
 	switch s.Status {
 	case "created", "running", "paused":
-		if !r.conmonAlive(m) {
+		if !alive {
 			// Without its monitor nothing logs it or records its exit:
 			// unknown, which the kubelet kills and starts again.
 			st.State, st.Message = runtime.StateUnknown, "container "+s.Status+" without its conmon"

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"peapod/internal/runtime"
 )
@@ -24,9 +21,7 @@ func (r *Runtime) ReopenContainerLog(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	// Non-blocking: a FIFO with no conmon reading it fails at once (ENXIO)
-	// instead of hanging.
-	ctl, err := os.OpenFile(filepath.Join(r.containerDir(id), "ctl"), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	ctl, err := r.openCtl(id)
 	if err != nil {
 		return fmt.Errorf("reopen the log of container %s: %w", id, err)
 	}
