@@ -79,12 +79,8 @@ func (e *Expiring) written(key string, obj runtime.Object) {
 	if !strings.HasPrefix(key, e.prefix) {
 		return
 	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return
-	}
-	rv, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
-	if err != nil {
+	_, rv, ok := keyAndRV(e.prefix, obj)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
