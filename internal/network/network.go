@@ -27,7 +27,6 @@ import (
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	cni100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/utils"
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
@@ -456,7 +455,7 @@ func (c *CNI) Remove(ctx context.Context) error {
 	if rules, err := ipt.List("nat", "CNI-HOSTPORT-DNAT"); err == nil && len(rules) <= 1 { // only "-N CNI-HOSTPORT-DNAT"
 		for _, e := range portmapEntries {
 			rule := append(slices.Clone(portmapEntryRules[e.target]), "-j", e.target)
-			if err := utils.DeleteRule(ipt, "nat", e.chain, rule...); err != nil {
+			if err := deleteEvery(ipt, "nat", e.chain, rule); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -467,6 +466,21 @@ func (c *CNI) Remove(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteEvery deletes every copy of rule from chain. The portmap plugin
+// checks for its entry rule and then inserts it, two iptables calls, so
+// two pods' first ADDs at once can both insert it.
+func deleteEvery(ipt *iptables.IPTables, table, chain string, rule []string) error {
+	for {
+		ok, err := ipt.Exists(table, chain, rule...)
+		if err != nil || !ok {
+			return err
+		}
+		if err := ipt.Delete(table, chain, rule...); err != nil {
+			return fmt.Errorf("pod network: delete %s rule %v: %w", chain, rule, err)
+		}
+	}
 }
 
 // PortMappings are the pod's hostPorts, as the kubelet's MakePortMappings

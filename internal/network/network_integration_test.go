@@ -16,6 +16,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
 
 	"peapod/internal/testenv"
@@ -196,6 +197,42 @@ func TestNetwork_AttachAfterCutShortAdd(t *testing.T) {
 	}
 	if err := c.Detach(ctx, id, n.Path()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two pods' first portmap ADDs at once can each insert the entry rule
+// (the plugin checks, then inserts): Remove takes every copy, else the
+// shared chain stays busy.
+func TestNetwork_RemoveTakesDuplicateEntryRules(t *testing.T) {
+	c, tn := newTestCNI(t)
+	n := newNS(t)
+	ctx := context.Background()
+	ipt, err := iptables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("test-dup-%d", os.Getpid())
+	if _, err := c.Attach(ctx, id, n.Path(), []PortMapping{{HostPort: int32(tn.HostPort(2)), ContainerPort: 80, Protocol: "tcp"}}); err != nil {
+		t.Fatal(err)
+	}
+	entry := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"}
+	if err := ipt.Insert("nat", "PREROUTING", 1, entry...); err != nil { // the racing ADD's copy
+		t.Fatal(err)
+	}
+	if err := c.Detach(ctx, id, n.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ := ipt.List("nat", "CNI-HOSTPORT-DNAT"); len(rules) > 1 {
+		t.Skipf("another network on this host has hostPorts, so the shared chains stay: %v", rules)
+	}
+	if err := c.Remove(ctx); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if ok, err := ipt.ChainExists("nat", "CNI-HOSTPORT-DNAT"); err != nil || ok {
+		t.Errorf("CNI-HOSTPORT-DNAT still exists (%v)", err)
+	}
+	if ok, _ := ipt.Exists("nat", "PREROUTING", entry...); ok {
+		t.Errorf("PREROUTING still jumps to CNI-HOSTPORT-DNAT")
 	}
 }
 
