@@ -696,3 +696,28 @@ func TestIntegration_UnfinishedCreateRemovedAtStart(t *testing.T) {
 		t.Errorf("%s after a start: %v", left, err)
 	}
 }
+
+// A sandbox create cut short by a kill (namespaces pinned, no metadata)
+// is removed at the next start: listed by nothing, it would otherwise
+// stay, and a new create under its ID would pin over its pins.
+func TestIntegration_UnfinishedSandboxRemovedAtStart(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.cfg.RunRoot, "sandboxes", "sb-cut-"+randomSuffix())
+	pin := filepath.Join(dir, "ns", "ipc")
+	if err := os.MkdirAll(filepath.Dir(pin), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pin, nil, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("/proc/self/ns/ipc", pin, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(pin, unix.MNT_DETACH) })
+	if _, err := conmon.New(e.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s after a start: %v", dir, err)
+	}
+}

@@ -118,7 +118,7 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("conmon runtime: set child subreaper: %w", err)
 	}
 	startForeignReaper()
-	return &Runtime{
+	r := &Runtime{
 		cfg:         cfg,
 		runtimePath: rtPath,
 		runtimeExe:  sealedRuntime(rtPath),
@@ -126,7 +126,11 @@ func New(cfg Config) (*Runtime, error) {
 		host:        host,
 		hierarchies: hier,
 		exits:       map[string]chan struct{}{},
-	}, nil
+	}
+	if err := r.removeUnfinishedSandboxes(); err != nil {
+		return nil, fmt.Errorf("conmon runtime: %w", err)
+	}
+	return r, nil
 }
 
 func (r *Runtime) stateRoot() string {

@@ -355,6 +355,24 @@ func (r *Runtime) stopInfra(ctx context.Context, id string) error {
 	return nil
 }
 
+// removeUnfinishedSandboxes removes the sandboxes without metadata, whose
+// create or remove a kill cut short: at start none is in flight. Nothing
+// else would: they are not listed, and a new create under the same ID
+// would pin its namespaces over the old pins.
+func (r *Runtime) removeUnfinishedSandboxes() error {
+	entries, err := os.ReadDir(filepath.Join(r.cfg.RunRoot, "sandboxes"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if _, err := r.loadSandbox(e.Name()); errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, r.RemoveSandbox(context.Background(), e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // ListSandboxes reads every complete sandbox's metadata.
 func (r *Runtime) ListSandboxes(context.Context) ([]*runtime.Sandbox, error) {
 	entries, err := os.ReadDir(filepath.Join(r.cfg.RunRoot, "sandboxes"))
