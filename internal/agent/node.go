@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"peapod/internal/agent/logrotation"
+	"peapod/internal/agent/nodemetrics"
 )
 
 // NodeConfig configures the node agent.
@@ -225,6 +226,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	n.informers.nodes, n.nodes = core.Nodes().Informer(), core.Nodes().Lister()
 	n.pods = core.Pods().Lister()
 	n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
+	nodemetrics.Register(cfg.Worker.Runtime, n.pods, cfg.Name)
 	return n, nil
 }
 

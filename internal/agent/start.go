@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"peapod/internal/agent/nodemetrics"
 	"peapod/internal/agent/plan"
 	"peapod/internal/agent/probe"
 	"peapod/internal/crilog"
@@ -26,12 +27,33 @@ func (w *worker) start(ctx context.Context, s plan.Start) {
 		o = &plan.Container{}
 		w.obs.Containers[s.Name] = o
 	}
+	kind := containerType(w.pod, s.Name)
+	nodemetrics.StartedContainersTotal.WithLabelValues(kind).Inc()
 	if w.tryStart(ctx, c, s, o) {
 		o.StartFailures, o.LastStartFailure = 0, time.Time{}
 		return
 	}
+	if o.Waiting != nil {
+		nodemetrics.StartedContainersErrorsTotal.WithLabelValues(kind, o.Waiting.Reason).Inc()
+	}
 	o.StartFailures++
 	o.LastStartFailure = w.cfg.Now()
+}
+
+// containerType is the kubelet's container_type metric label of a
+// container of pod.
+func containerType(pod *corev1.Pod, name string) string {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return "init_container"
+		}
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		if c.Name == name {
+			return "ephemeral_container"
+		}
+	}
+	return "container"
 }
 
 // backOffEvent records the kubelet's BackOff event once per exited

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"peapod/internal/agent/nodemetrics"
 	"peapod/internal/agent/plan"
 	"peapod/internal/agent/probe"
 	"peapod/internal/crilog"
@@ -144,6 +145,9 @@ type worker struct {
 	// podIPs and hostIPs are the pod's and the node's addresses, primary
 	// first; empty without a Network.
 	podIPs, hostIPs []string
+	// seen is when the worker took the pod, for the pod start latency;
+	// zero once observed, or for an adopted pod (it started long ago).
+	seen time.Time
 }
 
 // Run runs pod until it completes or stop is closed, then terminates it the
@@ -162,6 +166,9 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 		exits:     make(chan string, 16),
 		exited:    map[string]chan struct{}{},
 		stop:      stop,
+	}
+	if pod.Status.StartTime == nil {
+		w.seen = time.Now()
 	}
 	evPod := pod.DeepCopy() // probe events come from other goroutines
 	w.probes = probe.NewManager(func(container, eventType, reason, message string) {
@@ -200,15 +207,19 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		return nil
 	}
 	if err := w.setUp(ctx); err != nil {
+		nodemetrics.StartedPodsErrorsTotal.Inc()
 		return err
 	}
+	nodemetrics.StartedPodsTotal.Inc()
 	if err := w.adopt(ctx); err != nil {
 		return err
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	mountFailures, lastMountFailure := 0, time.Time{}
-	for {
+	// The kubelet's pod worker duration: one sync, by its kind.
+	op := "create"
+	for synced := time.Now(); ; op, synced = "sync", time.Now() {
 		var wake time.Time
 		if w.volumes == nil && !w.cfg.Now().Before(plan.MountRetryAt(mountFailures, lastMountFailure)) {
 			// As the kubelet: no container starts before every volume is
@@ -258,6 +269,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			err := w.killPod(ctx)
 			w.observe(ctx)
 			w.publish()
+			nodemetrics.PodWorkerDuration.WithLabelValues("kill").Observe(time.Since(synced).Seconds())
 			return err
 		}
 		for name, wait := range p.Waiting {
@@ -275,7 +287,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 			// exit or a probe result is still taken first.
 			wake = w.cfg.Now()
 		}
-
+		nodemetrics.PodWorkerDuration.WithLabelValues(op).Observe(time.Since(synced).Seconds())
 		if !w.sleep(ctx, timer, wake, &stop) {
 			return ctx.Err()
 		}
@@ -383,7 +395,7 @@ func (w *worker) readTerminationMessage(name string, attempt int32, st *runtime.
 func (w *worker) target(c *corev1.Container, id string) probe.Target {
 	return probe.Target{
 		Runtime: w.cfg.Runtime, ContainerID: id, NetNS: w.sandbox.NetNS, Ports: c.Ports,
-		Container: c.Name, Pod: fmt.Sprintf("%s_%s(%s)", w.pod.Name, w.pod.Namespace, w.pod.UID),
+		Container: c.Name, PodName: w.pod.Name, PodNamespace: w.pod.Namespace, PodUID: string(w.pod.UID),
 	}
 }
 
@@ -416,6 +428,12 @@ func (w *worker) publish() {
 		return
 	}
 	w.pod.Status = st
+	if st.Phase == corev1.PodRunning && !w.seen.IsZero() {
+		// From the node seeing the pod to it running, as the kubelet's
+		// pod startup latency tracker has it.
+		nodemetrics.PodStartDuration.Observe(time.Since(w.seen).Seconds())
+		w.seen = time.Time{}
+	}
 	if w.cfg.Reporter != nil {
 		w.cfg.Reporter.Status(w.pod.DeepCopy())
 	}

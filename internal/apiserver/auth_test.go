@@ -74,6 +74,8 @@ func TestServer_ServiceAccountTokens(t *testing.T) {
 			`nodes is forbidden: User "system:serviceaccount:default:default" cannot list resource "nodes" in API group "" at the cluster scope`},
 		{"profiles", func() error { return sa.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/cmdline").Do(ctx).Error() },
 			`forbidden: User "system:serviceaccount:default:default" cannot get path "/debug/pprof/cmdline"`},
+		{"metrics", func() error { return sa.CoreV1().RESTClient().Get().AbsPath("/metrics").Do(ctx).Error() },
+			`forbidden: User "system:serviceaccount:default:default" cannot get path "/metrics"`},
 	} {
 		if err := tc.do(); !apierrors.IsForbidden(err) || err.Error() != tc.want {
 			t.Errorf("%s: %v, want Forbidden %q", tc.name, err, tc.want)

@@ -16,9 +16,7 @@ import (
 // kube-apiserver does with --profiling (its default): to the admin only,
 // anyone else gets RBAC's answer for a non-resource URL.
 func (s *Server) serveProfiling(w http.ResponseWriter, r *http.Request) {
-	if u, _ := r.Context().Value(userKey{}).(user.Info); u != nil && !privileged(u) {
-		msg := fmt.Sprintf("User %q cannot %s path %q", u.GetName(), strings.ToLower(r.Method), r.URL.Path)
-		s.writeError(w, apierrors.NewForbidden(schema.GroupResource{}, "", errors.New(msg)))
+	if !s.allowNonResource(w, r) {
 		return
 	}
 	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
@@ -35,10 +33,30 @@ func (s *Server) serveProfiling(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// allowNonResource reports whether the request's user is the admin (in
+// system:masters) or in one of groups; if not, it answers with RBAC's
+// refusal of a non-resource URL.
+func (s *Server) allowNonResource(w http.ResponseWriter, r *http.Request, groups ...string) bool {
+	u, _ := r.Context().Value(userKey{}).(user.Info)
+	if u == nil || privileged(u) {
+		return true
+	}
+	for _, g := range groups {
+		if inGroup(u, g) {
+			return true
+		}
+	}
+	msg := fmt.Sprintf("User %q cannot %s path %q", u.GetName(), strings.ToLower(r.Method), r.URL.Path)
+	s.writeError(w, apierrors.NewForbidden(schema.GroupResource{}, "", errors.New(msg)))
+	return false
+}
+
 // privileged: a member of system:masters, who may do anything.
-func privileged(u user.Info) bool {
+func privileged(u user.Info) bool { return inGroup(u, user.SystemPrivilegedGroup) }
+
+func inGroup(u user.Info, group string) bool {
 	for _, g := range u.GetGroups() {
-		if g == user.SystemPrivilegedGroup {
+		if g == group {
 			return true
 		}
 	}

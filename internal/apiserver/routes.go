@@ -60,9 +60,13 @@ func (s *Server) routes() http.Handler {
 			s.serveOpenAPIV2(w, r)
 		case p == "/debug/pprof" || strings.HasPrefix(p, "/debug/pprof/"):
 			s.serveProfiling(w, r)
+		case p == "/metrics":
+			s.serveMetrics(w, r)
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
-			defer s.recoverPanic(w, r)
-			s.serveResource(w, r, p)
+			instrumented(w, r, func(w http.ResponseWriter, r *http.Request) {
+				defer s.recoverPanic(w, r)
+				s.serveResource(w, r, p)
+			})
 		default:
 			s.writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		}

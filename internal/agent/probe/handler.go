@@ -49,10 +49,13 @@ type Target struct {
 	// Pods have only loopback for now, so "" means 127.0.0.1.
 	Host  string
 	Ports []corev1.ContainerPort
-	// Container and Pod ("name_namespace(uid)") name the target in hook
-	// error messages, as the kubelet's.
-	Container, Pod string
+	// Container and the pod's name, namespace and UID name the target in
+	// hook error messages and probe metrics, as the kubelet's.
+	Container, PodName, PodNamespace, PodUID string
 }
+
+// pod is the kubelet's name of the target's pod in messages.
+func (t Target) pod() string { return fmt.Sprintf("%s_%s(%s)", t.PodName, t.PodNamespace, t.PodUID) }
 
 // Result is the outcome of one run of a handler.
 type Result int8

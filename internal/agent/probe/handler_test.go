@@ -220,7 +220,7 @@ func TestRun_Exec(t *testing.T) {
 
 func TestHook(t *testing.T) {
 	f, id := runningContainer(t)
-	tgt := Target{Runtime: f, ContainerID: id, Container: "c", Pod: "p_default(u)"}
+	tgt := Target{Runtime: f, ContainerID: id, Container: "c", PodName: "p", PodNamespace: "default", PodUID: "u"}
 	ctx := context.Background()
 	if err := Hook(ctx, tgt, &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"exit", "0"}}}, nil); err != nil {
 		t.Error(err)

@@ -31,7 +31,7 @@ func Hook(ctx context.Context, t Target, h *corev1.LifecycleHandler, exited <-ch
 		}
 		if err != nil {
 			//lint:ignore ST1005 the kubelet's message
-			return fmt.Errorf("Exec lifecycle hook (%v) for Container %q in Pod %q failed - error: %v, message: %q", h.Exec.Command, t.Container, t.Pod, err, out.String())
+			return fmt.Errorf("Exec lifecycle hook (%v) for Container %q in Pod %q failed - error: %v, message: %q", h.Exec.Command, t.Container, t.pod(), err, out.String())
 		}
 		return nil
 	case h.HTTPGet != nil:
@@ -47,7 +47,7 @@ func Hook(ctx context.Context, t Target, h *corev1.LifecycleHandler, exited <-ch
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("HTTP lifecycle hook (%s) for Container %q in Pod %q failed - error: %v", h.HTTPGet.Path, t.Container, t.Pod, err)
+			return fmt.Errorf("HTTP lifecycle hook (%s) for Container %q in Pod %q failed - error: %v", h.HTTPGet.Path, t.Container, t.pod(), err)
 		}
 		return nil
 	case h.Sleep != nil:
@@ -63,7 +63,7 @@ func Hook(ctx context.Context, t Target, h *corev1.LifecycleHandler, exited <-ch
 			err = ctx.Err()
 		}
 		//lint:ignore ST1005 the kubelet's message
-		return fmt.Errorf("Sleep lifecycle hook (%d) for Container %q in Pod %q failed - error: %v", h.Sleep.Seconds, t.Container, t.Pod, err)
+		return fmt.Errorf("Sleep lifecycle hook (%d) for Container %q in Pod %q failed - error: %v", h.Sleep.Seconds, t.Container, t.pod(), err)
 	}
 	//lint:ignore ST1005 the kubelet's message
 	return errors.New("Cannot run handler: unknown/unsupported handler")

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"peapod/internal/agent/nodemetrics"
 	"peapod/internal/agent/plan"
 )
 
@@ -215,10 +216,12 @@ func (w *worker) run(ctx context.Context) {
 		if w.kind != Startup && !w.m.started(w.inst) {
 			continue
 		}
+		began := time.Now()
 		res, out, err := Run(ctx, w.target, &p.ProbeHandler, timeout)
 		if ctx.Err() != nil {
 			return
 		}
+		w.record(res, err, time.Since(began))
 		if err != nil {
 			continue // not run: the kubelet ignores it
 		}
@@ -249,6 +252,21 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// record counts a probe run in the prober's metrics as the kubelet's
+// prober does: a warning is a success; a probe that could not run (err)
+// is thrown away, uncounted.
+func (w *worker) record(res Result, err error, took time.Duration) {
+	if err != nil {
+		return
+	}
+	t, kind, result := w.target, w.kind.String(), nodemetrics.ProbeSuccessful
+	if res == Failure {
+		result = nodemetrics.ProbeFailed
+	}
+	nodemetrics.ProbeTotal.WithLabelValues(kind, result, t.Container, t.PodName, t.PodNamespace, t.PodUID).Inc()
+	nodemetrics.ProbeDuration.WithLabelValues(kind, t.Container, t.PodName, t.PodNamespace).Observe(took.Seconds())
 }
 
 func seconds(n, def int32) time.Duration {
