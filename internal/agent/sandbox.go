@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"peapod/internal/network"
 	"peapod/internal/runtime"
 	"peapod/internal/volume"
@@ -112,7 +114,13 @@ func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return err
 	}
-	return removePodDir(filepath.Join(cfg.PodsDir, id))
+	if err := removePodDir(filepath.Join(cfg.PodsDir, id)); err != nil {
+		return err
+	}
+	if cfg.Tokens != nil {
+		cfg.Tokens.DeleteServiceAccountToken(types.UID(sb.UID))
+	}
+	return nil
 }
 
 // removePodDir tears the pod's volumes down and removes its directory.

@@ -187,6 +187,7 @@ func Run(ctx context.Context, cfg Config, pod *corev1.Pod, stop <-chan struct{})
 	if cerr := w.cleanup(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	nodemetrics.ForgetPod(pod.Namespace, pod.Name, string(pod.UID))
 	return w.pod, err
 }
 

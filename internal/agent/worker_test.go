@@ -2,13 +2,16 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"peapod/internal/crilog"
 	"peapod/internal/registry"
@@ -168,4 +171,38 @@ func TestWorker(t *testing.T) {
 			t.Errorf("%d start attempts, want 1 within the back-off", len(attempts))
 		}
 	})
+}
+
+// tokens is a volume.Tokens that remembers which pods' tokens it forgot.
+type tokens struct {
+	mu     sync.Mutex
+	forgot []types.UID
+}
+
+func (*tokens) GetServiceAccountToken(string, string, *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+	return nil, errors.New("no tokens here")
+}
+
+func (k *tokens) DeleteServiceAccountToken(uid types.UID) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.forgot = append(k.forgot, uid)
+}
+
+// A pod's service-account tokens are forgotten with its volumes, as the
+// kubelet's projected plugin forgets them: a node that ran many pods does
+// not keep each one's token for its hour.
+func TestWorker_ForgetsTokensAtTearDown(t *testing.T) {
+	dir := t.TempDir()
+	k := &tokens{}
+	cfg := Config{Runtime: runtimetest.NewFake(), Images: fakeImages{}, PodsDir: dir + "/pods", LogsDir: dir + "/logs", Pull: PullMissing, Tokens: k}
+	pod := scriptedPod(corev1.RestartPolicyNever, map[string]string{runtimetest.LabelRunFor + ".main": "0s"}, nil, []corev1.Container{ctr("main")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, cfg, pod, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.forgot) != 1 || k.forgot[0] != pod.UID {
+		t.Errorf("tokens forgotten for %v, want [%s]", k.forgot, pod.UID)
+	}
 }

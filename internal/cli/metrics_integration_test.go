@@ -59,18 +59,35 @@ spec:
 		{"kube_pod_container_status_restarts_total", with(map[string]string{"container": "crash"}), 1},
 		{"apiserver_request_total", map[string]string{"verb": "PATCH", "resource": "pods", "subresource": "status", "code": "200"}, 1},
 	}
-	eventually(t, 60*time.Second, "metrics", func() (bool, string) {
+	scrape := func() (testenv.Metrics, error) {
 		out, err := s.kubectl("get", "--raw", "/metrics")
 		if err != nil {
-			return false, out
+			return nil, fmt.Errorf("%v: %s", err, out)
 		}
-		m, err := testenv.ParseMetrics([]byte(out))
+		return testenv.ParseMetrics([]byte(out))
+	}
+	eventually(t, 60*time.Second, "metrics", func() (bool, string) {
+		m, err := scrape()
 		if err != nil {
 			return false, err.Error()
 		}
 		for _, w := range want {
 			if got := m.Sample(w.family, w.labels); got < w.min {
 				return false, fmt.Sprintf("%s%v = %v, want ≥ %v", w.family, w.labels, got, w.min)
+			}
+		}
+		return true, ""
+	})
+	// A deleted pod's probe series go with it, as the kubelet's do.
+	s.mustKubectl("delete", "pod", "measured", "--timeout=60s")
+	eventually(t, 30*time.Second, "probe series removed", func() (bool, string) {
+		m, err := scrape()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, f := range []string{"prober_probe_total", "prober_probe_duration_seconds"} {
+			if got := m.Sample(f, pod); got != 0 {
+				return false, fmt.Sprintf("%s%v = %v", f, pod, got)
 			}
 		}
 		return true, ""

@@ -15,6 +15,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Dir is where a pod's volumes live: <podDir>/volumes/<plugin>/<name>, the
@@ -44,6 +45,10 @@ type Source struct {
 // Tokens gets a service account's token through the TokenRequest API.
 type Tokens interface {
 	GetServiceAccountToken(namespace, name string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
+	// DeleteServiceAccountToken forgets the pod's tokens, once its
+	// projected volumes are torn down (the kubelet's projected plugin
+	// does it there; they would be kept until they expire).
+	DeleteServiceAccountToken(podUID types.UID)
 }
 
 // SetUp prepares every volume of pod under podDir and returns the host path

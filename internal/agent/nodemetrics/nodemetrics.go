@@ -51,6 +51,17 @@ var (
 	StartedContainersErrorsTotal = kubeletmetrics.StartedContainersErrorsTotal
 )
 
+// ForgetPod removes the pod's probe series, as the kubelet's probe
+// workers delete theirs when they stop: a node that ran many pods does
+// not keep a series of each.
+func ForgetPod(namespace, name, uid string) {
+	if !ProbeTotal.IsCreated() {
+		return // not registered: nothing was recorded
+	}
+	ProbeTotal.DeletePartialMatch(map[string]string{"pod_uid": uid})
+	ProbeDuration.DeletePartialMatch(map[string]string{"namespace": namespace, "pod": name})
+}
+
 // Probe results as the prober labels them.
 const (
 	ProbeSuccessful = "successful"
