@@ -25,8 +25,9 @@ help: ## list the targets
 deps: ## install Debian packages and tools, prepare the host (idempotent)
 	hack/install-deps.sh
 
-build: ## build bin/peapod
+build: ## build bin/peapod (and bin/kubectl-peapod, its kubectl plugin name: kubectl peapod why POD)
 	$(GO) build -o $(BIN) ./cmd/peapod
+	ln -sf peapod $(dir $(BIN))kubectl-peapod
 
 images: build ## build the local images (busybox, nginx, nginx-prometheus-exporter from Debian packages) and load them
 	$(GO) run ./hack/mkimage -o $(OUT)/images/busybox busybox

@@ -3,6 +3,9 @@
 package cli
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,6 +113,24 @@ func TestServe_InitWaitsForServices(t *testing.T) {
 	if got := status(); got != "Init:0/2" {
 		t.Fatalf("status %q before the Services exist, want Init:0/2", got)
 	}
+	// peapod why, as the kubectl plugin, names what the pod waits for.
+	plugins := t.TempDir()
+	if err := os.Symlink(s.bin, filepath.Join(plugins, "kubectl-peapod")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("kubectl", "peapod", "why", "myapp-pod")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig, "PATH="+plugins+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	for _, want := range []string{"Pod default/myapp-pod is initializing: init container init-myservice (1/2) has run since ", `(its last log line: "waiting for myservice")`, "Service myservice does not exist in namespace default."} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("kubectl peapod why myapp-pod: %v\n%s\nwant %q in it", err, out, want)
+		}
+	}
 	s.mustKubectl("apply", "-f", "../../examples/init-wait-services-svcs.yaml")
 	waitStatus("Running", 60*time.Second)
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/myapp-pod", "--timeout=30s")
+	out, err = exec.Command(s.bin, "why", "myapp-pod", "-n", "default", "--kubeconfig", s.kubeconfig).CombinedOutput()
+	if want := "Pod default/myapp-pod is Ready: every container runs and passes its probes; it waits for nothing.\n"; err != nil || string(out) != want {
+		t.Errorf("peapod why myapp-pod: %v %q, want %q", err, out, want)
+	}
 }

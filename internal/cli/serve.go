@@ -51,9 +51,8 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 			return runServe(cmd.Context(), g, f, s)
 		},
 	}
-	home, _ := os.UserHomeDir()
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
-	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", filepath.Join(home, ".kube", "peapod.kubeconfig"), "where to write the admin kubeconfig")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", defaultKubeconfig(), "where to write the admin kubeconfig")
 	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
 	cmd.Flags().DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long events are kept after their last write, as kube-apiserver's --event-ttl")
 	cmd.Flags().StringVar(&f.logMaxSize, "container-log-max-size", "10Mi", "a container's log is rotated when it reaches this size, as the kubelet's flag")
