@@ -38,7 +38,7 @@ type Facts struct {
 	// among those the init containers name ("db.prod" may be a Service
 	// in namespace prod; "example.com" is not one in namespace com).
 	Namespaces map[string]bool
-	Now  time.Time
+	Now        time.Time
 }
 
 // Explain says what the pod waits for, or that it waits for nothing.
