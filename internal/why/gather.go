@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,7 +21,7 @@ func Gather(ctx context.Context, client kubernetes.Interface, namespace, name st
 		return Facts{}, err
 	}
 	f := Facts{Pod: pod, LastLog: map[string]string{}, ConfigMaps: map[string]bool{}, Secrets: map[string]bool{},
-		Services: map[string]*corev1.Service{}, Ready: map[string]int{}, Namespaces: map[string]bool{}, Now: time.Now()}
+		Services: map[string]*corev1.Service{}, Ready: map[string]int{}, Namespaces: map[string]bool{}}
 	events, err := core.Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.uid", string(pod.UID)).String()})
 	if err != nil {
 		return f, fmt.Errorf("events of pod %s/%s: %w", namespace, name, err)

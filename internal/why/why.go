@@ -3,8 +3,8 @@
 // reasons and exits), its events (probe failures, mount failures,
 // back-offs), the last log line of a container that waits, and the
 // objects it refers to (ConfigMaps, Secrets, the Services an init
-// container waits for and their endpoints). It is pure: Explain reads
-// Facts and the clock in them, nothing else.
+// container waits for and their endpoints). Explain is pure: it reads
+// Facts only; Gather reads them from the API.
 package why
 
 import (
@@ -38,7 +38,6 @@ type Facts struct {
 	// among those the init containers name ("db.prod" may be a Service
 	// in namespace prod; "example.com" is not one in namespace com).
 	Namespaces map[string]bool
-	Now        time.Time
 }
 
 // Explain says what the pod waits for, or that it waits for nothing.
