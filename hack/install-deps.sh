@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what peapod needs on a Debian machine, idempotently: the OCI
 # runtime and monitor, busybox for the local images, the test registry and
-# the benchmark peer. Then prepares the host (see prepare-host.sh).
+# the benchmark peer, a headless browser. Then prepares the host (see prepare-host.sh).
 set -euo pipefail
 
 packages=(
@@ -13,6 +13,7 @@ packages=(
   docker-registry             # a real registry on loopback for pull tests
   podman catatonit skopeo netavark aardvark-dns  # the benchmark peer and its network backend (a recommends of podman)
   hyperfine
+  chromium                    # a real headless browser for the timeline page's test (chromedp)
 )
 
 missing=()

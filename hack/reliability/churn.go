@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,12 +33,12 @@ spec:
 }
 
 type footprint struct {
-	rss, store, root float64 // MiB
+	rss, anon, store, root float64 // MiB
 }
 
 func (r *runner) footprint() footprint {
 	var f footprint
-	f.rss = servenode.RSSMiB(r.Serve.Process.Pid)
+	f.rss, f.anon = servenode.RSSMiB(r.Serve.Process.Pid), servenode.AnonMiB(r.Serve.Process.Pid)
 	if fi, err := os.Stat(filepath.Join(r.Root(), "store", "peapod.db")); err == nil {
 		f.store = float64(fi.Size()) / (1 << 20)
 	}
@@ -84,13 +85,15 @@ func churnScenario(r *runner) (string, error) {
 		}
 		if round == min(10, rounds) {
 			at100 = r.footprint()
+			r.saveHeap("churn-heap-100.pprof")
 		}
 	}
 	elapsed := time.Since(t)
 	end := r.footprint()
+	r.saveHeap("churn-heap-end.pprof")
 	logs, _ := os.ReadDir(filepath.Join(r.Root(), "logs"))
-	figures := fmt.Sprintf("%d cycles in %.0f s; after cycle %d → %d: serve RSS %.1f → %.1f MiB (%+.0f %%), store %.2f → %.2f MiB, root %.2f → %.2f MiB, %d log directories left",
-		rounds*10, elapsed.Seconds(), min(10, rounds)*10, rounds*10, at100.rss, end.rss, 100*(end.rss/at100.rss-1), at100.store, end.store, at100.root, end.root, len(logs))
+	figures := fmt.Sprintf("%d cycles in %.0f s; after cycle %d → %d: serve RSS %.1f → %.1f MiB (%+.0f %%; anonymous %.1f → %.1f MiB), store %.2f → %.2f MiB, root %.2f → %.2f MiB, %d log directories left",
+		rounds*10, elapsed.Seconds(), min(10, rounds)*10, rounds*10, at100.rss, end.rss, 100*(end.rss/at100.rss-1), at100.anon, end.anon, at100.store, end.store, at100.root, end.root, len(logs))
 	var errs []error
 	if end.rss > 1.1*at100.rss {
 		errs = append(errs, errors.New("serve's RSS grew more than 10 %"))
@@ -104,4 +107,16 @@ func churnScenario(r *runner) (string, error) {
 		errs = append(errs, err)
 	}
 	return figures, errors.Join(errs...)
+}
+
+// saveHeap keeps serve's heap profile (after a GC) in the output
+// directory, for `go tool pprof -base` between two moments of a run.
+func (r *runner) saveHeap(name string) {
+	b, err := r.Client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(context.Background())
+	if err == nil {
+		err = os.WriteFile(filepath.Join(r.Out, name), b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "reliability: heap profile %s: %v\n", name, err)
+	}
 }

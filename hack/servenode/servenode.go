@@ -202,10 +202,16 @@ func (n *Node) DeleteAll(timeout time.Duration) error {
 }
 
 // RSSMiB is a process's resident set in MiB (0 if unreadable).
-func RSSMiB(pid int) float64 {
+func RSSMiB(pid int) float64 { return statusMiB(pid, "VmRSS:") }
+
+// AnonMiB is the anonymous part of the process's RSS (heap, stacks):
+// what a leak grows, unlike the binary's pages, which count as file.
+func AnonMiB(pid int) float64 { return statusMiB(pid, "RssAnon:") }
+
+func statusMiB(pid int, field string) float64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}

@@ -22,11 +22,14 @@ import (
 // finished pod's `kubectl logs` still works, a deleted pod leaves nothing
 // behind under <root>/logs.
 
-// removePodLogs removes the pod's log directory.
+// removePodLogs removes the pod's log directory and its timeline.
 func (n *Node) removePodLogs(pod *corev1.Pod) {
 	dir := podLogDir(n.cfg.Worker.LogsDir, pod)
 	if err := os.RemoveAll(dir); err != nil {
 		n.log.Warn("pod logs not removed", "pod", klogName(pod), "dir", dir, "err", err)
+	}
+	if n.cfg.Timeline != nil {
+		n.cfg.Timeline.Forget(string(pod.UID))
 	}
 }
 
@@ -108,6 +111,9 @@ func (n *Node) collect(ctx context.Context) {
 	}
 	n.mu.Unlock()
 	n.collectLogs(known)
+	if n.cfg.Timeline != nil {
+		n.cfg.Timeline.Keep(func(uid string) bool { return known[types.UID(uid)] })
+	}
 	for _, sb := range sandboxes {
 		if live[sb.ID] {
 			continue

@@ -26,6 +26,7 @@ import (
 
 	"peapod/internal/agent/logrotation"
 	"peapod/internal/agent/nodemetrics"
+	"peapod/internal/timeline"
 )
 
 // NodeConfig configures the node agent.
@@ -69,6 +70,9 @@ type NodeConfig struct {
 	// the kubelet watches.
 	Informers informers.SharedInformerFactory
 	Log       *slog.Logger
+	// Timeline, if set, keeps each pod's picture (what its workers
+	// report), kept while the pod exists.
+	Timeline *timeline.Book
 }
 
 // KubeletVersion is what the Node reports as its kubelet version.
@@ -403,6 +407,9 @@ func (n *Node) startLocked(pod *corev1.Pod) {
 	cfg := n.cfg.Worker
 	cfg.Objects = n.objects
 	cfg.Reporter = rep
+	if n.cfg.Timeline != nil {
+		cfg.Reporter = &timeline.Recorder{Next: rep, Book: n.cfg.Timeline}
+	}
 	cfg.Shutdown = n.shutdown
 	cfg.StopGrace = pw.grace.Load
 	cfg.Refresh = pw.refresh

@@ -62,6 +62,13 @@ func (s *Server) routes() http.Handler {
 			s.serveProfiling(w, r)
 		case p == "/metrics":
 			s.serveMetrics(w, r)
+		case (p == "/timeline" || strings.HasPrefix(p, "/timeline/")) && s.cfg.Timeline != nil:
+			if p == "/timeline" && !strings.HasSuffix(r.URL.Path, "/") {
+				// The page's relative URLs need the slash.
+				http.Redirect(w, r, r.URL.Path+"/", http.StatusMovedPermanently)
+			} else if s.allowNonResource(w, r) {
+				s.cfg.Timeline.ServeHTTP(w, r)
+			}
 		case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
 			instrumented(w, r, func(w http.ResponseWriter, r *http.Request) {
 				defer s.recoverPanic(w, r)

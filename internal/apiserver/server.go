@@ -49,6 +49,9 @@ type Config struct {
 	// Connect serves the Connect subresources the registry names (a
 	// pod's log, exec, attach, portforward; nil: 503).
 	Connect Connecter
+	// Timeline, if set, serves the pods' timeline page under /timeline/
+	// to the admin (in a browser through kubectl proxy).
+	Timeline http.Handler
 	// Tokens makes the authenticator of bearer tokens (service
 	// accounts'), which reads the objects they are bound to through
 	// lookup (nil: no bearer tokens).

@@ -27,6 +27,7 @@ import (
 	"peapod/internal/registry"
 	"peapod/internal/satoken"
 	"peapod/internal/store"
+	"peapod/internal/timeline"
 )
 
 type serveFlags struct {
@@ -124,6 +125,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if err != nil {
 		return err
 	}
+	// Each pod's timeline, drawn at /timeline/, kept while the pod is.
+	book, err := timeline.NewBook(filepath.Join(g.root, "timeline"))
+	if err != nil {
+		return err
+	}
 	srv, err := apiserver.New(apiserver.Config{
 		Store:        st,
 		Resources:    registry.Resources(alloc, tokens),
@@ -133,6 +139,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		Tokens:       tokens,
 		Advertise:    gateway,
 		Connect:      podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
+		Timeline:     timeline.Handler(book),
 	})
 	if err != nil {
 		return err
@@ -150,6 +157,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	}
 	fmt.Fprintf(s.Out, "peapod: API server listening on %s\n", srv.URL())
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", f.kubeconfig)
+	fmt.Fprintln(s.Out, "peapod: pod timelines: run kubectl proxy, then open http://127.0.0.1:8001/timeline/")
 	loopback := srv.LoopbackConfig()
 	if err := waitReady(ctx, loopback); err != nil {
 		return err
@@ -179,7 +187,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	defer stopControlPlane()
 
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, rt, f, client, inf, start, s)
+	stopAgent, err := startNodeAgent(ctx, g, rt, f, client, inf, start, book, s)
 	if err != nil {
 		return err
 	}

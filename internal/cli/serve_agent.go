@@ -13,13 +13,14 @@ import (
 
 	"peapod/internal/agent"
 	"peapod/internal/runtime/conmon"
+	"peapod/internal/timeline"
 )
 
 // startNodeAgent runs the node agent against the API server, exactly as it
 // would run against a remote cluster, on the process's informers (start
 // starts what was asked of them). The returned function stops it and
 // waits: pods keep running, for the next serve to adopt.
-func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serveFlags, client kubernetes.Interface, inf informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
+func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serveFlags, client kubernetes.Interface, inf informers.SharedInformerFactory, start func(), book *timeline.Book, s Streams) (func(), error) {
 	images, err := g.images()
 	if err != nil {
 		return nil, err
@@ -52,6 +53,7 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *serv
 		LogMonitorPeriod:     f.logMonitorInterval,
 		Informers:            inf,
 		Log:                  slog.New(slog.NewTextHandler(s.Err, nil)),
+		Timeline:             book,
 	})
 	if err != nil {
 		stopDNS()

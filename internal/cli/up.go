@@ -24,12 +24,14 @@ import (
 	"peapod/internal/crilog"
 	"peapod/internal/manifest"
 	"peapod/internal/registry"
+	"peapod/internal/timeline"
 )
 
 type upFlags struct {
-	files   []string
-	pull    agent.PullMode
-	timeout time.Duration
+	files    []string
+	pull     agent.PullMode
+	timeout  time.Duration
+	timeline string
 }
 
 func newUpCommand(g *globals, s Streams) *cobra.Command {
@@ -49,6 +51,7 @@ The exit status is 0 if every pod succeeded or was running well when stopped.`,
 	cmd.Flags().StringArrayVarP(&f.files, "filename", "f", nil, "manifest file (YAML or JSON, several documents allowed); - for standard input")
 	addPullModeFlag(cmd, &f.pull)
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "stop the pods gracefully after this long (0: run until they finish or Ctrl-C)")
+	cmd.Flags().StringVar(&f.timeline, "timeline", "", "write the pods' lifecycle timeline to this HTML file when they end (one self-contained page)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -129,6 +132,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	// After allocateServices: the DNS answers with their cluster IPs.
 	nameservers, reporter, stopDNS := startUpDNS(podNet.HostIP(), objs.Services, reporter, s.Err)
 	defer stopDNS()
+	var book *timeline.Book
+	if f.timeline != "" {
+		book, _ = timeline.NewBook("") // in memory: cannot fail
+		reporter = &timeline.Recorder{Next: reporter, Book: book}
+	}
 	cfg := agent.Config{
 		Runtime:    rt,
 		Images:     images,
@@ -154,6 +162,12 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 	wg.Wait()
 
 	printPodTable(s.Out, results, time.Now())
+	if book != nil {
+		if err := writeTimeline(f.timeline, book); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "peapod: timeline written to %s\n", f.timeline)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -351,4 +365,17 @@ func describeState(st corev1.ContainerState) string {
 		return "Waiting: " + st.Waiting.Reason
 	}
 	return "Unknown"
+}
+
+// writeTimeline writes book's page to file.
+func writeTimeline(file string, book *timeline.Book) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := timeline.WritePage(f, book.All()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -1,0 +1,76 @@
+package timeline
+
+import (
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"peapod/internal/crilog"
+)
+
+// Reporter is the node agent's reporter (agent.Reporter), which a
+// Recorder wraps.
+type Reporter interface {
+	Status(pod *corev1.Pod)
+	Log(pod *corev1.Pod, container string, e crilog.Entry)
+	Event(pod *corev1.Pod, container, eventType, reason, message string)
+}
+
+// Recorder passes every report on to Next and writes what it tells into
+// Book: events as they come, status changes as Changes finds them.
+type Recorder struct {
+	Next Reporter // may be nil
+	Book *Book
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+
+	mu   sync.Mutex
+	last map[string]*corev1.PodStatus // each pod's previous status
+}
+
+func (r *Recorder) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func head(pod *corev1.Pod) Pod {
+	return Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Containers: Rows(pod)}
+}
+
+// Status implements Reporter.
+func (r *Recorder) Status(pod *corev1.Pod) {
+	r.mu.Lock()
+	if r.last == nil {
+		r.last = map[string]*corev1.PodStatus{}
+	}
+	old := r.last[string(pod.UID)]
+	if old == nil {
+		old = &corev1.PodStatus{}
+	}
+	r.last[string(pod.UID)] = pod.Status.DeepCopy()
+	r.mu.Unlock()
+	if changes := Changes(pod, old, r.now()); len(changes) > 0 {
+		r.Book.Add(head(pod), changes...)
+	}
+	if r.Next != nil {
+		r.Next.Status(pod)
+	}
+}
+
+// Log implements Reporter.
+func (r *Recorder) Log(pod *corev1.Pod, container string, e crilog.Entry) {
+	if r.Next != nil {
+		r.Next.Log(pod, container, e)
+	}
+}
+
+// Event implements Reporter.
+func (r *Recorder) Event(pod *corev1.Pod, container, eventType, reason, message string) {
+	r.Book.Add(head(pod), Entry{Time: r.now(), Container: container, Kind: reason, Detail: message, Warning: eventType == corev1.EventTypeWarning})
+	if r.Next != nil {
+		r.Next.Event(pod, container, eventType, reason, message)
+	}
+}
