@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"peapod/internal/satoken"
 	"peapod/internal/store"
 	"peapod/internal/timeline"
+	"peapod/internal/why"
 )
 
 type serveFlags struct {
@@ -130,7 +132,22 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	if err != nil {
 		return err
 	}
-	srv, err := apiserver.New(apiserver.Config{
+	// The page says what a pod waits for as peapod why does, through
+	// the loopback client (made at the first ask: srv is set by then).
+	var srv *apiserver.Server
+	whyClient := sync.OnceValues(func() (kubernetes.Interface, error) { return kubernetes.NewForConfig(srv.LoopbackConfig()) })
+	explain := func(ctx context.Context, namespace, name string) (string, error) {
+		client, err := whyClient()
+		if err != nil {
+			return "", err
+		}
+		facts, err := why.Gather(ctx, client, namespace, name)
+		if err != nil {
+			return "", err
+		}
+		return why.Explain(facts), nil
+	}
+	srv, err = apiserver.New(apiserver.Config{
 		Store:        st,
 		Resources:    registry.Resources(alloc, tokens),
 		PKIDir:       filepath.Join(g.root, "pki"),
@@ -139,7 +156,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 		Tokens:       tokens,
 		Advertise:    gateway,
 		Connect:      podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
-		Timeline:     timeline.Handler(book),
+		Timeline:     timeline.Handler(book, explain),
 	})
 	if err != nil {
 		return err

@@ -76,6 +76,10 @@ func TestServe_TimelinePage(t *testing.T) {
 	if strings.Join(started, ",") != "log-shipper,web-app" {
 		t.Errorf("started %q: the sidecar starts before the app", started)
 	}
+	// The page says what peapod why says.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.getElementById("why").textContent.includes("is Ready: every container runs")`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Errorf("the page does not say the pod waits for nothing: %v", err)
+	}
 	// The sidecar's shell exits on TERM; it is restarted, and the open page
 	// draws it.
 	s.mustKubectl("exec", "simple-webapp", "-c", "log-shipper", "--", "kill", "1")

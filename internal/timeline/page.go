@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -29,9 +30,13 @@ func WritePage(w io.Writer, pods []*Pod) error {
 	return err
 }
 
+// Explain says what a pod waits for (peapod why's paragraph).
+type Explain func(ctx context.Context, namespace, name string) (string, error)
+
 // Handler serves the live page of the Book's pods under its mount point:
-// "" the page, "api/pods" the list, "api/watch?uid=" the stream.
-func Handler(b *Book) http.Handler {
+// "" the page, "api/pods" the list, "api/watch?uid=" the stream,
+// "api/why?uid=" what the pod waits for, from explain.
+func Handler(b *Book, explain Explain) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/api/pods"):
@@ -39,6 +44,18 @@ func Handler(b *Book) http.Handler {
 			_ = json.NewEncoder(w).Encode(b.List())
 		case strings.HasSuffix(r.URL.Path, "/api/watch"):
 			watch(w, r, b)
+		case strings.HasSuffix(r.URL.Path, "/api/why"):
+			p := b.Get(r.URL.Query().Get("uid"))
+			if p == nil {
+				http.Error(w, "no such pod", http.StatusNotFound)
+				return
+			}
+			text, err := explain(r.Context(), p.Namespace, p.Name)
+			if err != nil {
+				text = err.Error()
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, text)
 		default:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_, _ = io.WriteString(w, strings.Replace(page, dataMark, "null", 1))
