@@ -159,7 +159,11 @@ func (w *worker) postStart(ctx context.Context, c *corev1.Container, o *plan.Con
 		case <-hctx.Done():
 		}
 	}()
+	began := time.Now()
 	err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PostStart, w.exited[id])
+	if l := w.lifecycle(); l != nil {
+		l.Hook(w.pod, c.Name, "PostStart", time.Since(began), err)
+	}
 	if err == nil || hctx.Err() != nil {
 		return
 	}

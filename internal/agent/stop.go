@@ -31,6 +31,9 @@ func (w *worker) killContainer(ctx context.Context, name, id string, grace time.
 		start := time.Now()
 		hctx, cancel := context.WithTimeout(ctx, time.Duration(left)*time.Second)
 		err := probe.Hook(hctx, w.target(c, id), c.Lifecycle.PreStop, w.exited[id])
+		if l := w.lifecycle(); l != nil {
+			l.Hook(w.pod, name, "PreStop", time.Since(start), err)
+		}
 		if err != nil && hctx.Err() == nil {
 			w.containerEvent(name, corev1.EventTypeWarning, "FailedPreStopHook", err.Error())
 		}
@@ -54,6 +57,13 @@ func (w *worker) killContainer(ctx context.Context, name, id string, grace time.
 		left -= int64(time.Since(start).Seconds())
 	}
 	timeout := max(time.Duration(left)*time.Second, MinGracePeriod)
+	if l := w.lifecycle(); l != nil {
+		sig := w.signals[name]
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		l.Signal(w.pod, name, sig, timeout)
+	}
 	err := w.cfg.Runtime.StopContainer(ctx, runtime.StopRequest{ID: id, Signal: w.signals[name], Timeout: timeout})
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return fmt.Errorf("pod %s/%s: stop container %s: %w", w.pod.Namespace, w.pod.Name, name, err)

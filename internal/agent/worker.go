@@ -57,6 +57,22 @@ type Reporter interface {
 	Event(pod *corev1.Pod, container, eventType, reason, message string)
 }
 
+// Lifecycle is what a Reporter may also take that the kubelet records no
+// event of (the timeline draws it): a hook's run and the stop signal.
+type Lifecycle interface {
+	// Hook is a postStart or preStop hook's run: how long it took, and
+	// its error.
+	Hook(pod *corev1.Pod, container, hook string, took time.Duration, err error)
+	// Signal is the stop signal sent to a container, SIGKILL after grace.
+	Signal(pod *corev1.Pod, container string, sig syscall.Signal, grace time.Duration)
+}
+
+// lifecycle is the Reporter's Lifecycle, nil if it has none.
+func (w *worker) lifecycle() Lifecycle {
+	l, _ := w.cfg.Reporter.(Lifecycle)
+	return l
+}
+
 // Objects gives the agent the API objects pods refer to: from the files
 // given to `peapod up`, or from informers under `peapod serve`. A missing
 // object is an apierrors NotFound error.

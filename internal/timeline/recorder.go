@@ -1,8 +1,12 @@
 package timeline
 
 import (
+	"fmt"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -73,4 +77,19 @@ func (r *Recorder) Event(pod *corev1.Pod, container, eventType, reason, message 
 	if r.Next != nil {
 		r.Next.Event(pod, container, eventType, reason, message)
 	}
+}
+
+// Hook implements agent.Lifecycle: a hook's run, drawn at its end.
+func (r *Recorder) Hook(pod *corev1.Pod, container, hook string, took time.Duration, err error) {
+	e := Entry{Time: r.now(), Container: container, Kind: hook, Detail: "ran " + took.Round(time.Millisecond).String()}
+	if err != nil {
+		e.Detail, e.Warning = err.Error(), true
+	}
+	r.Book.Add(head(pod), e)
+}
+
+// Signal implements agent.Lifecycle: the stop signal sent.
+func (r *Recorder) Signal(pod *corev1.Pod, container string, sig syscall.Signal, grace time.Duration) {
+	r.Book.Add(head(pod), Entry{Time: r.now(), Container: container, Kind: "Signal",
+		Detail: fmt.Sprintf("%s (%s), SIGKILL after %s", unix.SignalName(sig), sig, grace)})
 }

@@ -2,11 +2,13 @@ package timeline
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,5 +154,28 @@ func TestWritePage_SelfContained(t *testing.T) {
 	}
 	if strings.Count(page, "</script>") != 2 || !strings.Contains(page, `\u003c/script\u003e`) {
 		t.Errorf("the data can end its script element")
+	}
+}
+
+// A Recorder writes what it is told into its Book, and passes the rest on.
+func TestRecorder(t *testing.T) {
+	b, _ := NewBook("")
+	r := &Recorder{Book: b, Now: func() time.Time { return t0 }}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p", UID: "u"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	r.Event(pod, "app", corev1.EventTypeNormal, "Started", "Started container app")
+	pod.Status.Phase = corev1.PodRunning
+	r.Status(pod)
+	r.Hook(pod, "app", "PreStop", 1500*time.Millisecond, nil)
+	r.Hook(pod, "app", "PostStart", 0, errors.New("exit status 1"))
+	r.Signal(pod, "app", syscall.SIGQUIT, 30*time.Second)
+	var got []string
+	for _, e := range b.Get("u").Entries {
+		got = append(got, fmt.Sprintf("%s/%s/%s/%v", e.Container, e.Kind, e.Detail, e.Warning))
+	}
+	want := []string{"app/Started/Started container app/false", "/Phase/Running/false", "app/PreStop/ran 1.5s/false",
+		"app/PostStart/exit status 1/true", "app/Signal/SIGQUIT (quit), SIGKILL after 30s/false"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
