@@ -213,6 +213,10 @@ func waiting(f Facts, c corev1.Container, cs *corev1.ContainerStatus) string {
 		return fmt.Sprintf("cannot be configured: %s.", orText(msg, w.Reason))
 	case "CreateContainerError", "RunContainerError":
 		return fmt.Sprintf("could not be started (%s): %s.", w.Reason, orText(msg, "no message"))
+	case "PostStartHookError":
+		return fmt.Sprintf("was killed because its postStart hook failed: %s.", orText(msg, "no message"))
+	case "ContainerStatusUnknown":
+		return "was in a state the node could not read (its monitor was gone); it is killed and started again."
 	case "ContainerCreating":
 		return "is being created."
 	case "PodInitializing":

@@ -207,6 +207,16 @@ func TestExplain(t *testing.T) {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{waitingStatus("app", "RunContainerError", `exec: "nginx": executable file not found in $PATH`)}
 			return Facts{Pod: p}
 		}, `Pod default/p is not ready: container app could not be started (RunContainerError): exec: "nginx": executable file not found in $PATH.`},
+		{"PostStartHookError", func() Facts {
+			p := pod(nil, []corev1.Container{ctr("app")})
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{waitingStatus("app", "PostStartHookError", "Exec lifecycle hook ([false]) for Container \"app\" in Pod \"p_default(u)\" failed - error: command 'false' exited with 1: , message: \"\"")}
+			return Facts{Pod: p}
+		}, "Pod default/p is not ready: container app was killed because its postStart hook failed: Exec lifecycle hook ([false]) for Container \"app\" in Pod \"p_default(u)\" failed - error: command 'false' exited with 1: , message: \"\"."},
+		{"ContainerStatusUnknown", func() Facts {
+			p := pod(nil, []corev1.Container{ctr("app")})
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{waitingStatus("app", "ContainerStatusUnknown", "")}
+			return Facts{Pod: p}
+		}, "Pod default/p is not ready: container app was in a state the node could not read (its monitor was gone); it is killed and started again."},
 		{"PodInitializing", func() Facts {
 			p := pod(nil, []corev1.Container{ctr("app")})
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{waitingStatus("app", "PodInitializing", "")}
