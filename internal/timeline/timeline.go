@@ -12,6 +12,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"peapod/internal/agent/plan"
 )
 
 // Entry is one thing that happened to a pod or one of its containers.
@@ -61,7 +63,7 @@ func Rows(pod *corev1.Pod) []Container {
 	var rows []Container
 	for _, c := range pod.Spec.InitContainers {
 		role := "init"
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		if plan.IsSidecar(&c) {
 			role = "sidecar"
 		}
 		rows = append(rows, Container{Name: c.Name, Role: role})

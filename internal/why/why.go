@@ -15,6 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"peapod/internal/agent/plan"
 )
 
 // Facts is what Explain reads; Gather fills it from the API.
@@ -418,9 +420,7 @@ func isNumber(s string) bool {
 	return s != ""
 }
 
-func sidecar(c corev1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-}
+func sidecar(c corev1.Container) bool { return plan.IsSidecar(&c) }
 
 func status(list []corev1.ContainerStatus, name string) *corev1.ContainerStatus {
 	for i := range list {
