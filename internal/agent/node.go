@@ -247,7 +247,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 
-	events := record.NewBroadcaster(record.WithContext(ctx))
+	events := record.NewBroadcaster(record.WithContext(ctx), record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize(cfg.MaxPods)}))
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: n.client.CoreV1().Events("")})
 	defer events.Shutdown()
 	n.kubelet = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.Name})
@@ -526,3 +526,10 @@ func (n *Node) podGone(pod *corev1.Pod) {
 }
 
 func klogName(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+// eventCacheSize sizes the event correlator's three caches (aggregation,
+// spam filter, dedup), which matter for the keys of events that repeat
+// (BackOff, Unhealthy, FailedMount: recently used, so an LRU keeps them).
+// client-go's default, 4096 keys each, is sized for any client; here it
+// kept the keys of ~300 deleted pods, ~10 MiB that nothing reads again.
+func eventCacheSize(maxPods int) int { return max(1024, 8*maxPods) }
