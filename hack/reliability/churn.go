@@ -84,13 +84,13 @@ func churnScenario(r *runner) (string, error) {
 			return "", fmt.Errorf("round %d: %w", round, err)
 		}
 		if round == min(10, rounds) {
+			r.saveHeap("churn-heap-100.pprof") // after a GC: what is live
 			at100 = r.footprint()
-			r.saveHeap("churn-heap-100.pprof")
 		}
 	}
 	elapsed := time.Since(t)
-	end := r.footprint()
 	r.saveHeap("churn-heap-end.pprof")
+	end := r.footprint()
 	logs, _ := os.ReadDir(filepath.Join(r.Root(), "logs"))
 	figures := fmt.Sprintf("%d cycles in %.0f s; after cycle %d → %d: serve RSS %.1f → %.1f MiB (%+.0f %%; anonymous %.1f → %.1f MiB), store %.2f → %.2f MiB, root %.2f → %.2f MiB, %d log directories left",
 		rounds*10, elapsed.Seconds(), min(10, rounds)*10, rounds*10, at100.rss, end.rss, 100*(end.rss/at100.rss-1), at100.anon, end.anon, at100.store, end.store, at100.root, end.root, len(logs))

@@ -38,10 +38,11 @@ var (
 	seed      = flag.Uint64("seed", 0, "random seed (0: from the clock); printed")
 )
 
-const (
-	bridge     = "peapodrel0"
-	table      = "peapod_rel"
-	cgroupRoot = "peapod-reliability"
+// Another run beside this one (a second checkout) takes other names.
+var (
+	bridgeFlag = flag.String("bridge", "peapodrel0", "bridge of the pod network")
+	tableFlag  = flag.String("nft-table", "peapod_rel", "nftables table of the Services")
+	cgroupFlag = flag.String("cgroup-root", "peapod-reliability", "cgroup root of the pods")
 )
 
 type scenario struct {
@@ -72,8 +73,8 @@ func main() {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	r := &runner{rng: rand.New(rand.NewPCG(*seed, 0)), Node: &servenode.Node{
-		Bin: *peapodBin, Out: *outDir, RunRoot: *runRoot, CgroupRoot: cgroupRoot,
-		PodCIDR: *podCIDR, Bridge: bridge, NFTable: table,
+		Bin: *peapodBin, Out: *outDir, RunRoot: *runRoot, CgroupRoot: *cgroupFlag,
+		PodCIDR: *podCIDR, Bridge: *bridgeFlag, NFTable: *tableFlag,
 	}}
 	// A fresh root each run (the binaries beside it stay); pods a failed
 	// run left go first, through a serve on the old root.
@@ -98,7 +99,7 @@ func main() {
 		}
 	}
 	want := strings.Split(*only, ",")
-	fmt.Printf("peapod reliability: seed %d, serve on %s (bridge %s, table %s, cgroup root %s)\n", *seed, *podCIDR, bridge, table, cgroupRoot)
+	fmt.Printf("peapod reliability: seed %d, serve on %s (bridge %s, table %s, cgroup root %s)\n", *seed, *podCIDR, *bridgeFlag, *tableFlag, *cgroupFlag)
 	failed := 0
 	for _, s := range scenarios {
 		if *only != "" && !slices.Contains(want, s.name) {
@@ -154,12 +155,12 @@ func (r *runner) stop(sig syscall.Signal) {
 func (r *runner) leaks() ([]string, error) {
 	root := r.Root()
 	return testenv.Leaks{
-		Root: root, RunRoot: *runRoot, CgroupRoot: cgroupRoot,
+		Root: root, RunRoot: *runRoot, CgroupRoot: *cgroupFlag,
 		EmptyDirs: []string{
 			filepath.Join(root, "containers"), filepath.Join(root, "pods"), filepath.Join(root, "logs"),
 			filepath.Join(*runRoot, "sockets"), filepath.Join(*runRoot, "sandboxes"), filepath.Join(*runRoot, "crun"),
 		},
-		Bridge: bridge, IPAMDir: filepath.Join(*runRoot, "cni", "networks", network.NetworkName), Subnet: *podCIDR,
+		Bridge: *bridgeFlag, IPAMDir: filepath.Join(*runRoot, "cni", "networks", network.NetworkName), Subnet: *podCIDR,
 	}.Find()
 }
 
