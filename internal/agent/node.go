@@ -408,7 +408,9 @@ func (n *Node) startLocked(pod *corev1.Pod) {
 	cfg.Objects = n.objects
 	cfg.Reporter = rep
 	if n.cfg.Timeline != nil {
-		cfg.Reporter = &timeline.Recorder{Next: rep, Book: n.cfg.Timeline}
+		rec := &timeline.Recorder{Next: rep, Book: n.cfg.Timeline}
+		rec.Seen(pod)
+		cfg.Reporter = rec
 	}
 	cfg.Shutdown = n.shutdown
 	cfg.StopGrace = pw.grace.Load

@@ -33,6 +33,17 @@ type Recorder struct {
 	last map[string]*corev1.PodStatus // each pod's previous status
 }
 
+// Seen tells r the status the pod already has (the API's, for a pod a
+// restarted serve adopts), so it is not drawn again as new.
+func (r *Recorder) Seen(pod *corev1.Pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]*corev1.PodStatus{}
+	}
+	r.last[string(pod.UID)] = pod.Status.DeepCopy()
+}
+
 func (r *Recorder) now() time.Time {
 	if r.Now != nil {
 		return r.Now()

@@ -179,3 +179,18 @@ func TestRecorder(t *testing.T) {
 		t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A pod adopted after a restart is not drawn again: the status it had is
+// no change.
+func TestRecorder_Seen(t *testing.T) {
+	b, _ := NewBook("")
+	r := &Recorder{Book: b, Now: func() time.Time { return t0 }}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p", UID: "u"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+	r.Seen(pod)
+	r.Status(pod)
+	if p := b.Get("u"); p != nil {
+		t.Errorf("an adopted pod's known status drawn again: %+v", p.Entries)
+	}
+}
