@@ -15,9 +15,8 @@ import (
 // Go's and the process's) are served at /metrics in the Prometheus text
 // format, as kube-apiserver and the kubelet serve theirs. The request
 // metrics are upstream's (apiserver_request_total,
-// apiserver_request_duration_seconds, ...), recorded by upstream's code.
-
-func init() { endpointsmetrics.Register() }
+// apiserver_request_duration_seconds, ...), recorded by upstream's code
+// and registered by New (not at init: `peapod up` links this package).
 
 var requestInfos = &genericrequest.RequestInfoFactory{
 	APIPrefixes:          sets.NewString("api", "apis"),

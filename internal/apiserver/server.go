@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	endpointsmetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	"net"
 	"net/http"
 	"net/netip"
@@ -106,6 +107,7 @@ type resource struct {
 
 // New builds a Server; Start listens.
 func New(cfg Config) (*Server, error) {
+	endpointsmetrics.Register() // once per process
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
