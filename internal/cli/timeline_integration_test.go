@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"peapod/internal/testenv"
 )
 
 // kubectlProxy runs kubectl proxy on a free port against s and returns
@@ -46,6 +48,9 @@ func TestServe_TimelinePage(t *testing.T) {
 		t.Skip("needs chromium: make deps installs it")
 	}
 	s := newServer(t)
+	// Once the browser is closed, its helpers become ours (the test binary
+	// is a child subreaper): reaped before the node's leak check.
+	t.Cleanup(func() { testenv.ReapAdoptedChildren(10*time.Second, "chromium", "chrome_crashpad") })
 	s.mustKubectl("apply", "-f", "../../examples/native-sidecar-log-shipper.yaml")
 	s.mustKubectl("wait", "--for=condition=Ready", "pod/simple-webapp", "--timeout=60s")
 	uid := s.mustKubectl("get", "pod", "simple-webapp", "-o", "jsonpath={.metadata.uid}")
