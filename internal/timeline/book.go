@@ -15,7 +15,8 @@ const MaxEntries = 1000
 
 // Book keeps each pod's picture: in memory, and, with a directory, in a
 // file per pod (<uid>.jsonl: a header line, then one line per entry,
-// appended) that a restarted serve reads again. Watchers of a pod get
+// appended; rewritten with the newest MaxEntries when it holds twice
+// that) that a restarted serve reads again. Watchers of a pod get
 // what is added to it.
 type Book struct {
 	dir string // "" keeps nothing on disk
@@ -81,6 +82,12 @@ func readPod(file string) (*Pod, int, error) {
 	if p.UID == "" {
 		return nil, 0, errors.New("no header")
 	}
+	if over := len(p.Entries) - MaxEntries; over > 0 {
+		p.Entries = p.Entries[over:]
+	}
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		n = 0 // torn: the next Add writes the file anew, not onto the tear
+	}
 	return &p, n, nil
 }
 
@@ -101,7 +108,11 @@ func (b *Book) Add(head Pod, entries ...Entry) {
 	}
 	p.Entries = append(p.Entries, entries...)
 	if over := len(p.Entries) - MaxEntries; over > 0 {
-		p.Entries = append([]Entry(nil), p.Entries[over:]...)
+		p.Entries = p.Entries[over:] // append copies it away in time
+	}
+	// The file is appended to and written anew only once it holds twice
+	// what is kept (readPod keeps the newest), not at every entry.
+	if b.lines[p.UID]+len(entries) > 2*MaxEntries+1 {
 		fresh = true
 	}
 	b.persist(p, fresh, entries)

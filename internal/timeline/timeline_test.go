@@ -112,7 +112,7 @@ func TestBook_Persists(t *testing.T) {
 	if p := again.Get("u1"); len(p.Entries) != MaxEntries || p.Entries[MaxEntries-1].Kind != fmt.Sprint(MaxEntries+9) {
 		t.Errorf("%d entries kept, the last %q", len(p.Entries), p.Entries[len(p.Entries)-1].Kind)
 	}
-	if p, _, _ := readPod(filepath.Join(dir, "u1.jsonl")); p == nil || len(p.Entries) != MaxEntries {
+	if p, _, _ := readPod(filepath.Join(dir, "u1.jsonl")); p == nil || len(p.Entries) != MaxEntries || p.Entries[MaxEntries-1].Kind != fmt.Sprint(MaxEntries+9) || p.Entries[0].Kind != "10" {
 		t.Errorf("the file holds %v", p)
 	}
 	again.Keep(func(string) bool { return false })
