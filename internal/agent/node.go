@@ -73,6 +73,29 @@ type NodeConfig struct {
 	// Timeline, if set, keeps each pod's picture (what its workers
 	// report), kept while the pod exists.
 	Timeline *timeline.Book
+
+	// Bind makes the node the scheduler too: it binds unscheduled pods
+	// to itself (serve, which has no scheduler). A node of a cluster
+	// leaves that to the cluster's scheduler.
+	Bind bool
+	// ObjectsPerPod reads ConfigMaps and Secrets as the kubelet does on a
+	// cluster: a watch per object the pods on this node refer to, the
+	// only reads the node authorizer allows. Otherwise the informers list
+	// them all.
+	ObjectsPerPod bool
+	// LeaseDuration, if set, keeps the node's Lease in kube-node-lease
+	// (renewed every quarter of it, as the kubelet's nodeLeaseDuration
+	// 40 s), which is what a cluster's node lifecycle controller watches;
+	// the node's status is then written when it changes or every
+	// StatusReportPeriod.
+	LeaseDuration      time.Duration
+	StatusReportPeriod time.Duration
+	// InternalIP is the node's address for the cluster (the kubelet's
+	// --node-ip); the pod network's gateway by default.
+	InternalIP string
+	// KubeletPort is where the node serves the kubelet's API
+	// (status.daemonEndpoints), 0 when it does not.
+	KubeletPort int32
 }
 
 // KubeletVersion is what the Node reports as its kubelet version.
@@ -88,6 +111,7 @@ type Node struct {
 	client    kubernetes.Interface
 	pods      corelisters.PodLister
 	objects   Objects
+	watched   *watchedObjects // objects when ObjectsPerPod
 	informers struct{ pods, configMaps, secrets, services, nodes cache.SharedIndexInformer }
 	nodes     corelisters.NodeLister
 	kubelet   record.EventRecorder
@@ -110,6 +134,8 @@ type Node struct {
 	// pods do.
 	assumed map[types.UID]*corev1.Pod
 	noBind  atomic.Bool // the API server has no pods/binding
+	// lastReport is when heartbeat last wrote the node's status.
+	lastReport time.Time
 }
 
 // podWorker is the node's handle on one running worker.
@@ -215,6 +241,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.LogMonitorPeriod == 0 {
 		cfg.LogMonitorPeriod = 10 * time.Second
 	}
+	if cfg.StatusReportPeriod == 0 {
+		cfg.StatusReportPeriod = 5 * time.Minute
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -225,11 +254,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{}, assumed: map[types.UID]*corev1.Pod{},
 	}
 	core := cfg.Informers.Core().V1()
-	n.informers.pods, n.informers.configMaps = core.Pods().Informer(), core.ConfigMaps().Informer()
-	n.informers.secrets, n.informers.services = core.Secrets().Informer(), core.Services().Informer()
+	n.informers.pods, n.informers.services = core.Pods().Informer(), core.Services().Informer()
 	n.informers.nodes, n.nodes = core.Nodes().Informer(), core.Nodes().Lister()
 	n.pods = core.Pods().Lister()
-	n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
+	if cfg.ObjectsPerPod {
+		n.watched = newWatchedObjects(cfg.Client, cfg.SyncPeriod, core.Services().Lister())
+		n.objects = n.watched
+	} else {
+		n.informers.configMaps, n.informers.secrets = core.ConfigMaps().Informer(), core.Secrets().Informer()
+		n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
+	}
 	nodemetrics.Register(cfg.Worker.Runtime, n.pods, cfg.Name)
 	return n, nil
 }
@@ -239,12 +273,19 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 func (n *Node) Run(ctx context.Context) error {
 	cfg := n.cfg
 	facts := readNodeFacts(cfg.Name, cfg.Worker.PodsDir, cfg.RuntimeVersion, cfg.MaxPods)
-	if cfg.Worker.Network != nil {
+	switch {
+	case cfg.InternalIP != "":
+		facts.InternalIP = cfg.InternalIP
+	case cfg.Worker.Network != nil:
 		// The node's address is where its pods reach it: their gateway.
 		facts.InternalIP = cfg.Worker.Network.HostIP().String()
 	}
+	facts.KubeletPort = cfg.KubeletPort
 	if err := n.register(ctx, facts); err != nil {
 		return err
+	}
+	if cfg.LeaseDuration > 0 {
+		go n.renewLease(ctx)
 	}
 
 	events := record.NewBroadcaster(record.WithContext(ctx), record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize(cfg.MaxPods)}))
@@ -260,14 +301,20 @@ func (n *Node) Run(ctx context.Context) error {
 		case pod == nil:
 		case pod.Spec.NodeName == cfg.Name:
 			n.syncPod(pod)
-		case pod.Spec.NodeName == "":
+		case pod.Spec.NodeName == "" && cfg.Bind:
 			n.bind(ctx, pod)
+		}
+	}
+	bindPending := func() {
+		if cfg.Bind {
+			n.bindPending(ctx)
 		}
 	}
 	objectChanged := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.objectChanged(obj) },
 		UpdateFunc: func(_, obj any) { n.objectChanged(obj) },
 	}
+	synced := []cache.InformerSynced{n.informers.pods.HasSynced, n.informers.services.HasSynced, n.informers.nodes.HasSynced}
 	for _, h := range []struct {
 		inf     cache.SharedIndexInformer
 		handler cache.ResourceEventHandler
@@ -279,7 +326,7 @@ func (n *Node) Run(ctx context.Context) error {
 				if pod := asPod(obj); pod != nil && pod.Spec.NodeName == cfg.Name {
 					n.podGone(pod)
 					// What it held (resources, host ports) is free.
-					n.bindPending(ctx)
+					bindPending()
 				}
 			},
 		}},
@@ -289,20 +336,23 @@ func (n *Node) Run(ctx context.Context) error {
 			o, ok1 := old.(*corev1.Node)
 			cur, ok2 := obj.(*corev1.Node)
 			if !ok1 || !ok2 || fitChanged(o, cur) {
-				n.bindPending(ctx)
+				bindPending()
 			}
 		}}},
 		{n.informers.configMaps, objectChanged},
 		{n.informers.secrets, objectChanged},
 	} {
+		if h.inf == nil {
+			continue // ObjectsPerPod: no informer of them all
+		}
 		reg, err := h.inf.AddEventHandler(h.handler)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = h.inf.RemoveEventHandler(reg) }()
+		synced = append(synced, h.inf.HasSynced)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), n.informers.pods.HasSynced, n.informers.configMaps.HasSynced,
-		n.informers.secrets.HasSynced, n.informers.services.HasSynced, n.informers.nodes.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		n.stop()
 		if ctx.Err() != nil {
 			return nil // stopped while starting
@@ -370,6 +420,9 @@ func terminal(pod *corev1.Pod) bool {
 func (n *Node) syncPod(pod *corev1.Pod) {
 	if pod == nil || pod.Spec.NodeName != n.cfg.Name {
 		return
+	}
+	if n.watched != nil {
+		n.watched.RegisterPod(pod)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -511,6 +564,9 @@ func (n *Node) finalDelete(pod *corev1.Pod) {
 func (n *Node) podGone(pod *corev1.Pod) {
 	if pod == nil {
 		return
+	}
+	if n.watched != nil {
+		n.watched.UnregisterPod(pod)
 	}
 	n.mu.Lock()
 	delete(n.finished, pod.UID)

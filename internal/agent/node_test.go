@@ -57,21 +57,30 @@ func newClient(objs ...k8sruntime.Object) *fake.Clientset {
 	return c
 }
 
-// startNode runs a node agent until the returned stop is called.
+// startNode runs a node agent as serve's (it binds pods to itself) until
+// the returned stop is called.
 func startNode(t *testing.T, client *fake.Clientset, rt runtime.Runtime) (stop func()) {
+	t.Helper()
+	return startNodeWith(t, client, rt, func(c *NodeConfig) { c.Bind = true })
+}
+
+// startNodeWith is startNode with what set changes in the configuration.
+func startNodeWith(t *testing.T, client *fake.Clientset, rt runtime.Runtime, set func(*NodeConfig)) (stop func()) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	f := informers.NewSharedInformerFactory(client, 0)
-	n, err := NewNode(NodeConfig{
+	cfg := NodeConfig{
 		Client: client, Name: testNode, RuntimeVersion: "peapod://test",
 		Worker:     Config{Runtime: rt, Images: fakeImages{}, PodsDir: dir + "/pods", LogsDir: dir + "/logs", Pull: PullMissing},
 		Heartbeat:  50 * time.Millisecond,
 		RetryAfter: 50 * time.Millisecond,
 		Informers:  f,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	set(&cfg)
+	n, err := NewNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/apimachinery/lease"
+	"k8s.io/utils/clock"
 )
 
 // nodeFacts is what the Node reports of this machine, read once at start.
@@ -28,6 +32,7 @@ type nodeFacts struct {
 	MachineID      string
 	BootID         string
 	RuntimeVersion string
+	KubeletPort    int32
 	Capacity       corev1.ResourceList
 	Allocatable    corev1.ResourceList
 }
@@ -136,6 +141,7 @@ func nodeStatus(f nodeFacts, now time.Time, old []corev1.NodeCondition) corev1.N
 			{Type: corev1.NodeInternalIP, Address: f.InternalIP},
 			{Type: corev1.NodeHostName, Address: f.Name},
 		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: f.KubeletPort}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID:               f.MachineID,
 			SystemUUID:              f.MachineID,
@@ -181,7 +187,9 @@ func (n *Node) register(ctx context.Context, f nodeFacts) error {
 }
 
 // heartbeat writes the node's status through nodes/NAME/status, and
-// registers the node again if it was deleted.
+// registers the node again if it was deleted. With a Lease (which says
+// the node is alive) it writes only a changed status or every
+// StatusReportPeriod, as the kubelet's nodeStatusReportFrequency.
 func (n *Node) heartbeat(ctx context.Context, f nodeFacts) error {
 	nodes := n.client.CoreV1().Nodes()
 	cur, err := nodes.Get(ctx, f.Name, metav1.GetOptions{})
@@ -194,7 +202,61 @@ func (n *Node) heartbeat(ctx context.Context, f nodeFacts) error {
 	if err != nil {
 		return err
 	}
-	cur.Status = nodeStatus(f, time.Now(), cur.Status.Conditions)
-	_, err = nodes.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
-	return err
+	now := time.Now()
+	next := withNodeStatus(cur.Status, nodeStatus(f, now, cur.Status.Conditions))
+	if n.cfg.LeaseDuration > 0 && now.Sub(n.lastReport) < n.cfg.StatusReportPeriod && sameNodeStatus(cur.Status, next) {
+		return nil
+	}
+	cur.Status = next
+	if _, err := nodes.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	n.lastReport = now
+	return nil
+}
+
+// withNodeStatus is cur with what the node agent reports replaced by
+// ours; what others write (the attach-detach controller's volumes) stays.
+func withNodeStatus(cur, ours corev1.NodeStatus) corev1.NodeStatus {
+	st := *cur.DeepCopy()
+	st.Capacity, st.Allocatable, st.Phase = ours.Capacity, ours.Allocatable, ours.Phase
+	st.Conditions, st.Addresses, st.NodeInfo = ours.Conditions, ours.Addresses, ours.NodeInfo
+	st.DaemonEndpoints = ours.DaemonEndpoints
+	return st
+}
+
+// sameNodeStatus tells two statuses apart by more than their conditions'
+// heartbeat times.
+func sameNodeStatus(a, b corev1.NodeStatus) bool {
+	a, b = *a.DeepCopy(), *b.DeepCopy()
+	for _, st := range []*corev1.NodeStatus{&a, &b} {
+		for i := range st.Conditions {
+			st.Conditions[i].LastHeartbeatTime = metav1.Time{}
+		}
+	}
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+// renewLease keeps the node's Lease in kube-node-lease with the kubelet's
+// own controller (owned by the Node, renewed every quarter of its
+// duration) until ctx ends.
+func (n *Node) renewLease(ctx context.Context) {
+	secs := int32(n.cfg.LeaseDuration / time.Second)
+	lease.NewController(clock.RealClock{}, n.client, n.cfg.Name, secs, nil, n.cfg.LeaseDuration/4,
+		n.cfg.Name, corev1.NamespaceNodeLease, n.ownLease).Run(ctx)
+}
+
+// ownLease makes the Node the Lease's owner, so that deleting the Node
+// deletes its Lease, as the kubelet's SetNodeOwnerFunc (whose package
+// would link runc's cgroup code): tried at every renewal until it holds.
+func (n *Node) ownLease(l *coordinationv1.Lease) error {
+	if len(l.OwnerReferences) > 0 {
+		return nil
+	}
+	node, err := n.client.CoreV1().Nodes().Get(context.TODO(), n.cfg.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil // the next renewal tries again
+	}
+	l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
+	return nil
 }
