@@ -113,7 +113,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	_ = root.PersistentFlags().MarkHidden("nft-table")
 	root.PersistentFlags().StringVar(&g.serviceCIDR, "service-cluster-ip-range", envOr("PEAPOD_SERVICE_CIDR", "10.96.0.0/12"), "IPv4 network Services get their cluster IPs from; its first address is the kubernetes Service's (env PEAPOD_SERVICE_CIDR)")
 	root.PersistentFlags().StringVar(&g.nodePorts, "service-node-port-range", envOr("PEAPOD_NODE_PORTS", "30000-32767"), "ports NodePort Services get theirs from (env PEAPOD_NODE_PORTS)")
-	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newImageCommand(g, s), newWhyCommand(s), newVersionCommand(s))
+	root.AddCommand(newUpCommand(g, s), newServeCommand(g, s), newAgentCommand(g, s), newImageCommand(g, s), newWhyCommand(s), newVersionCommand(s))
 	root.SetArgs(args)
 	root.SetIn(s.In)
 	root.SetOut(s.Out)

@@ -33,15 +33,46 @@ import (
 )
 
 type serveFlags struct {
+	nodeFlags
 	listen     string
 	kubeconfig string
-	pull       agent.PullMode
-	maxPods    int
 	eventTTL   time.Duration
+}
+
+// nodeFlags are the node agent's, under serve and agent alike.
+type nodeFlags struct {
+	pull    agent.PullMode
+	maxPods int
 	// The kubelet's container log rotation flags.
 	logMaxSize         string
 	logMaxFiles        int
 	logMonitorInterval time.Duration
+}
+
+func addNodeFlags(cmd *cobra.Command, f *nodeFlags) {
+	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
+	cmd.Flags().StringVar(&f.logMaxSize, "container-log-max-size", "10Mi", "a container's log is rotated when it reaches this size, as the kubelet's flag")
+	cmd.Flags().IntVar(&f.logMaxFiles, "container-log-max-files", logrotation.DefaultMaxFiles, "log files a container keeps at most, the live one included, as the kubelet's flag")
+	cmd.Flags().DurationVar(&f.logMonitorInterval, "container-log-monitor-interval", 10*time.Second, "how often container logs are checked for rotation, as the kubelet's containerLogMonitorInterval")
+	addPullModeFlag(cmd, &f.pull)
+}
+
+// validate checks the flags as the kubelet's configuration validation,
+// word for word.
+func (f *nodeFlags) validate() error {
+	if f.maxPods < 0 {
+		return fmt.Errorf("invalid configuration: maxPods (--max-pods) %d must not be a negative number", f.maxPods)
+	}
+	if f.logMaxFiles <= 1 {
+		return fmt.Errorf("invalid configuration: containerLogMaxFiles (--container-log-max-files) %d must be greater than 1", f.logMaxFiles)
+	}
+	if f.logMonitorInterval < 3*time.Second {
+		return errors.New("invalid configuration: containerLogMonitorInterval must be a positive time duration greater than or equal to 3s")
+	}
+	if q, err := resource.ParseQuantity(f.logMaxSize); err != nil || q.Sign() <= 0 {
+		return fmt.Errorf("invalid configuration: containerLogMaxSize (--container-log-max-size) %q must be a positive resource quantity", f.logMaxSize)
+	}
+	return nil
 }
 
 func newServeCommand(g *globals, s Streams) *cobra.Command {
@@ -56,29 +87,14 @@ func newServeCommand(g *globals, s Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:6443", "address:port of the API server (port 0: a free one)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig-out", defaultKubeconfig(), "where to write the admin kubeconfig")
-	cmd.Flags().IntVar(&f.maxPods, "max-pods", agent.MaxPods, "pods this node runs at most, as the kubelet's --max-pods")
 	cmd.Flags().DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long events are kept after their last write, as kube-apiserver's --event-ttl")
-	cmd.Flags().StringVar(&f.logMaxSize, "container-log-max-size", "10Mi", "a container's log is rotated when it reaches this size, as the kubelet's flag")
-	cmd.Flags().IntVar(&f.logMaxFiles, "container-log-max-files", logrotation.DefaultMaxFiles, "log files a container keeps at most, the live one included, as the kubelet's flag")
-	cmd.Flags().DurationVar(&f.logMonitorInterval, "container-log-monitor-interval", 10*time.Second, "how often container logs are checked for rotation, as the kubelet's containerLogMonitorInterval")
-	addPullModeFlag(cmd, &f.pull)
+	addNodeFlags(cmd, &f.nodeFlags)
 	return cmd
 }
 
 func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
-	if f.maxPods < 0 {
-		// The kubelet's configuration validation, word for word.
-		return fmt.Errorf("invalid configuration: maxPods (--max-pods) %d must not be a negative number", f.maxPods)
-	}
-	// The kubelet's configuration validation, word for word.
-	if f.logMaxFiles <= 1 {
-		return fmt.Errorf("invalid configuration: containerLogMaxFiles (--container-log-max-files) %d must be greater than 1", f.logMaxFiles)
-	}
-	if f.logMonitorInterval < 3*time.Second {
-		return errors.New("invalid configuration: containerLogMonitorInterval must be a positive time duration greater than or equal to 3s")
-	}
-	if q, err := resource.ParseQuantity(f.logMaxSize); err != nil || q.Sign() <= 0 {
-		return fmt.Errorf("invalid configuration: containerLogMaxSize (--container-log-max-size) %q must be a positive resource quantity", f.logMaxSize)
+	if err := f.validate(); err != nil {
+		return err
 	}
 	if f.eventTTL <= 0 {
 		return fmt.Errorf("--event-ttl must be positive, not %s", f.eventTTL)
@@ -204,13 +220,13 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	defer stopControlPlane()
 
 	// node agent: it leaves its pods running when serve stops.
-	stopAgent, err := startNodeAgent(ctx, g, rt, f, client, inf, start, book, s)
+	_, stopAgent, err := startNodeAgent(ctx, g, rt, &f.nodeFlags, agent.NodeConfig{Client: client, Informers: inf, Timeline: book, Bind: true}, nil, start, s)
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
 	// Services: endpoints and the nftables rules, next to the agent.
-	stopServices, err := startServices(ctx, g, client, inf, start, s)
+	stopServices, err := startServices(ctx, g, client, inf, start, s, true)
 	if err != nil {
 		return err
 	}

@@ -21,20 +21,22 @@ func (g *globals) serviceProxy() (*services.Proxy, error) {
 	return services.New(services.Config{Table: g.table, PodCIDR: g.podCIDR, Bridge: g.bridge})
 }
 
-// startServices runs, against the API server, what kube-controller-manager
-// and kube-proxy do for Services: the endpoints controller and the
-// nftables rules, on the process's informers (start starts them). The
-// returned function stops both and leaves the table: the pods keep
-// running, and the next serve resyncs it.
-func startServices(ctx context.Context, g *globals, client kubernetes.Interface, f informers.SharedInformerFactory, start func(), s Streams) (func(), error) {
+// startServices runs, against the API server, what kube-proxy does for
+// Services, the nftables rules, and with endpointSlices what
+// kube-controller-manager does, the endpoints controller, on the
+// process's informers (start starts them). The returned function stops
+// both and leaves the table: the pods keep running, and the next serve
+// resyncs it.
+func startServices(ctx context.Context, g *globals, client kubernetes.Interface, f informers.SharedInformerFactory, start func(), s Streams, endpointSlices bool) (func(), error) {
 	proxy, err := g.serviceProxy()
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(s.Err, nil))
-	ctrl, err := endpoints.NewController(client, f, log)
-	if err != nil {
-		return nil, err
+	var ctrl *endpoints.Controller
+	if endpointSlices {
+		if ctrl, err = endpoints.NewController(client, f, slog.New(slog.NewTextHandler(s.Err, nil))); err != nil {
+			return nil, err
+		}
 	}
 	svcInf, sliceInf := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
 	kick := cache.ResourceEventHandlerFuncs{
@@ -61,7 +63,9 @@ func startServices(ctx context.Context, g *globals, client kubernetes.Interface,
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		ctrl.Run(ctx)
+		if ctrl != nil {
+			ctrl.Run(ctx)
+		}
 	}()
 	go func() {
 		defer wg.Done()
