@@ -17,7 +17,7 @@ FUZZTIME  ?= 20000x
 COUNT     ?= 10
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: help deps build images demo test lint test-unit test-integration stress fuzz bench bench-serve bench-cost reliability conformance clean
+.PHONY: help deps build images demo test lint test-unit test-integration stress fuzz bench bench-serve bench-cost reliability conformance test-cluster clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,13 @@ bench-serve: deps images ## peapod serve with kubectl: start, apply to Ready, 10
 
 reliability: deps images ## kill -9, restarts, churn, store crashes, hostile input, escape probes, API access: PASS/FAIL each
 	hack/reliability.sh
+
+# The upstream control plane's binaries; built once, kept across runs.
+CLUSTER_BIN ?= $(or $(PEAPOD_CLUSTER_OUT),$(HOME)/.cache/peapod-cluster)/bin
+
+test-cluster: deps build ## peapod agent as the only node of the upstream control plane (built the first time: minutes)
+	hack/cluster/build.sh
+	PEAPOD_CLUSTER_BIN=$(CLUSTER_BIN) $(GO) test -count=1 -p 1 -tags integration,cluster -timeout 20m -run '^TestCluster' ./internal/cli/
 
 conformance: deps build ## upstream e2e.test (the Pod conformance subset) against a fresh serve: N passed, M failed
 	hack/conformance.sh

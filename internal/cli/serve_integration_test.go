@@ -31,8 +31,10 @@ type server struct {
 	bin        string
 	kubeconfig string
 	args       []string // serve's own flags
-	cmd        *exec.Cmd
-	logs       lockedBuffer
+	// command, if set, is run instead of serve (peapod agent's).
+	command []string
+	cmd     *exec.Cmd
+	logs    lockedBuffer
 }
 
 // lockedBuffer is serve's stderr, written by exec while the test reads.
@@ -99,9 +101,17 @@ func newServerArgs(t *testing.T, args []string, extra ...func(v1.Image) (string,
 	testenv.RequireBinaries(t, "kubectl")
 	n := newNode(t, extra...)
 	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), args: args}
-	// Registered after newNode's leak check, so it runs before it: no pod
-	// may outlive the test, and serve leaves pods running when it stops.
-	t.Cleanup(func() {
+	s.cleanupPods()
+	s.start()
+	return s
+}
+
+// cleanupPods deletes every pod when the test ends, and stops the
+// process. Registered after newNode's leak check, so it runs before it:
+// no pod may outlive the test, and serve (or agent) leaves pods running
+// when it stops.
+func (s *server) cleanupPods() {
+	s.t.Cleanup(func() {
 		if s.cmd == nil {
 			s.start()
 		}
@@ -112,18 +122,19 @@ func newServerArgs(t *testing.T, args []string, extra ...func(v1.Image) (string,
 		// The monitors of a serve killed with SIGKILL became ours, and
 		// the plugins and runtime calls it was making then.
 		testenv.ReapAdoptedZombies("conmon", "crun", "runc", "bridge", "host-local", "portmap", "loopback")
-		if t.Failed() {
-			t.Logf("serve's output:\n%s", s.logs.String())
+		if s.t.Failed() {
+			s.t.Logf("peapod's output:\n%s", s.logs.String())
 		}
 	})
-	s.start()
-	return s
 }
 
 // start runs serve and waits until it says it is ready.
 func (s *server) start() {
 	s.t.Helper()
 	args := append(append(append([]string{}, s.n.flags...), "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", s.kubeconfig), s.args...)
+	if s.command != nil {
+		args = append(append([]string{}, s.n.flags...), s.command...)
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stderr = &s.logs
 	stdout, err := cmd.StdoutPipe()

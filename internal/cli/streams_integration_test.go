@@ -231,45 +231,7 @@ func TestStreams_PortForward(t *testing.T) {
 	s := newServer(t)
 	s.apply(streamsPod)
 	s.mustKubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
-	// Local port 0: kubectl takes a free one and says which.
-	cmd := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "port-forward", "pod/web", ":80")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var output lockedBuffer
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("kubectl port-forward:\n%s", output.String())
-		}
-	}()
-	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 80$`)
-	ready := make(chan string, 2)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			fmt.Fprintln(&output, sc.Text())
-			if m := forwarding.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- m[1]
-			}
-		}
-		ready <- ""
-	}()
-	var port string
-	select {
-	case port = <-ready:
-		if port == "" {
-			t.Fatalf("port-forward ended: %s", output.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("port-forward not ready")
-	}
+	port := s.portForward("pod/web", "80")
 	for i := 0; i < 3; i++ { // each GET is a new forwarded connection
 		resp, err := http.Get("http://127.0.0.1:" + port + "/index.html")
 		if err != nil {
@@ -469,3 +431,49 @@ func (tm *terminal) wait() int {
 }
 
 func (tm *terminal) output() string { return string(tm.buf) }
+
+// portForward runs kubectl port-forward from a free local port to remote
+// of target until the test ends, and returns the local port.
+func (s *server) portForward(target, remote string) string {
+	s.t.Helper()
+	// Local port 0: kubectl takes a free one and says which.
+	cmd := exec.Command("kubectl", "--kubeconfig", s.kubeconfig, "port-forward", target, ":"+remote)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	var output lockedBuffer
+	s.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if s.t.Failed() {
+			s.t.Logf("kubectl port-forward:\n%s", output.String())
+		}
+	})
+	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> ` + remote + `$`)
+	ready := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fmt.Fprintln(&output, sc.Text())
+			if m := forwarding.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+		ready <- ""
+	}()
+	var port string
+	select {
+	case port = <-ready:
+		if port == "" {
+			s.t.Fatalf("port-forward ended: %s", output.String())
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("port-forward not ready")
+	}
+	return port
+}

@@ -1,0 +1,147 @@
+//go:build integration && cluster
+
+package cli
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"peapod/internal/testenv"
+	"peapod/internal/testenv/kubecluster"
+)
+
+// newCluster starts the upstream control plane (PEAPOD_CLUSTER_BIN, which
+// make test-cluster builds) on a network of node n's.
+func newCluster(t *testing.T, serviceCIDR string) *kubecluster.Cluster {
+	t.Helper()
+	bin := os.Getenv("PEAPOD_CLUSTER_BIN")
+	if bin == "" {
+		t.Fatal("PEAPOD_CLUSTER_BIN names no directory: run make test-cluster, which builds the control plane")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := kubecluster.Start(ctx, kubecluster.Config{BinDir: bin, Dir: t.TempDir(), ServiceCIDR: serviceCIDR})
+	if c != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				for _, comp := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+					t.Logf("%s:\n%s", comp, tail(c.Log(comp), 4000))
+				}
+			}
+			c.Stop()
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// newAgent runs `peapod agent` on a node of its own, joined to c as name;
+// its kubectl is the cluster admin's.
+func newAgent(t *testing.T, c *kubecluster.Cluster, name string, port int) *server {
+	t.Helper()
+	testenv.RequireBinaries(t, "kubectl")
+	n := newNode(t)
+	nodeKubeconfig, err := c.NodeKubeconfig(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: c.AdminKubeconfig,
+		command: []string{"agent", "--kubeconfig", nodeKubeconfig, "--node-name", name, "--port", strconv.Itoa(port)}}
+	s.cleanupPods()
+	s.start()
+	return s
+}
+
+// TestCluster_Agent joins peapod agent to the upstream control plane as
+// its only node and uses it as a user would, with kubectl.
+func TestCluster_Agent(t *testing.T) {
+	testenv.RequireRoot(t)
+	tn := testenv.ReserveNet(t, 124)
+	c := newCluster(t, tn.ServiceCIDR())
+	const node = "peapod-node"
+	port := tn.HostPort(9)
+	s := newAgent(t, c, node, port)
+
+	// Registered with the kubelet's fields, Ready, its Lease renewed.
+	s.mustKubectl("wait", "--for=condition=Ready", "node/"+node, "--timeout=60s")
+	got := s.mustKubectl("get", "node", node, "-o", `jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port} {.status.nodeInfo.kubeletVersion} {.status.capacity.pods} {.status.addresses[?(@.type=="InternalIP")].address}`)
+	if f := strings.Fields(got); len(f) != 4 || f[0] != strconv.Itoa(port) || !strings.HasPrefix(f[1], "v1.32") || f[2] != "110" || f[3] == "" {
+		t.Errorf("node: kubelet port, version, pods, InternalIP = %q", got)
+	}
+	renew := s.mustKubectl("get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")
+	s.pollKubectl(func(out string) bool { return out != "" && out != renew },
+		"get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")
+
+	// A seed example, bound here by the real scheduler. The default
+	// ServiceAccount, which admission wants, comes from the controller
+	// manager a moment after it starts.
+	manifest, err := os.ReadFile(filepath.Join("..", "..", "examples", "native-sidecar-log-shipper.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pollKubectl(func(string) bool {
+		_, code := s.kubectlIn(string(manifest), "apply", "-f", "-")
+		return code == 0
+	}, "get", "serviceaccount", "default")
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/simple-webapp", "--timeout=120s")
+	if got := s.mustKubectl("get", "pod", "simple-webapp", "-o", "jsonpath={.spec.nodeName} {.status.containerStatuses[*].ready} {.status.initContainerStatuses[*].ready}"); got != node+" true true" {
+		t.Errorf("pod: node, ready = %q", got)
+	}
+	if ev := s.mustKubectl("get", "events", "--field-selector", "involvedObject.name=simple-webapp,reason=Scheduled", "-o", "jsonpath={.items[*].source.component}{.items[*].reportingComponent}"); !strings.Contains(ev, "default-scheduler") {
+		t.Errorf("the pod was not scheduled by kube-scheduler: %q", ev)
+	}
+
+	// logs, exec and port-forward through the API server to the agent's
+	// kubelet API.
+	s.pollKubectl(func(out string) bool { return strings.Contains(out, "log-shipper: started") }, "logs", "simple-webapp", "-c", "log-shipper")
+	if out := s.mustKubectl("exec", "simple-webapp", "-c", "web-app", "--", "cat", "/www/index.html"); out != "simple-webapp\n" {
+		t.Errorf("exec: %q", out)
+	}
+	local := s.portForward("pod/simple-webapp", "8080")
+	resp, err := http.Get("http://127.0.0.1:" + local + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "simple-webapp\n" {
+		t.Errorf("GET through port-forward: %d %q", resp.StatusCode, body)
+	}
+
+	// The agent stops: the node lifecycle controller sees its Lease go
+	// stale. Started again, it adopts the pod as it was.
+	ids := s.mustKubectl("get", "pod", "simple-webapp", "-o", "jsonpath={.status.containerStatuses[*].containerID} {.status.initContainerStatuses[*].containerID}")
+	s.stop(syscall.SIGTERM)
+	s.pollKubectl(func(out string) bool { return out == "Unknown" || out == "False" },
+		"get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+	s.start()
+	s.mustKubectl("wait", "--for=condition=Ready", "node/"+node, "--timeout=60s")
+	s.mustKubectl("wait", "--for=condition=Ready", "pod/simple-webapp", "--timeout=60s")
+	if again := s.mustKubectl("get", "pod", "simple-webapp", "-o", "jsonpath={.status.containerStatuses[*].containerID} {.status.initContainerStatuses[*].containerID}"); again != ids {
+		t.Errorf("containers after the agent's restart %q, before %q", again, ids)
+	}
+
+	// Graceful deletion as with the kubelet: the API marks the pod, the
+	// agent stops it and deletes it for good.
+	s.mustKubectl("delete", "pod", "simple-webapp", "--wait", "--timeout=60s")
+	if out, _ := s.kubectl("get", "pod", "simple-webapp"); !strings.Contains(out, "NotFound") && !strings.Contains(out, "not found") {
+		t.Errorf("pod after delete: %s", out)
+	}
+}
