@@ -36,8 +36,10 @@ var rules = []rule{
 		[]string{"apiserver"}, []string{"podconnect", "controlplane", "agent", "cli"}},
 	{"the control plane and the pod streams are clients or handlers, not the server",
 		[]string{"controlplane", "podconnect"}, []string{"apiserver", "agent", "cli", "runtime/conmon", "network"}},
+	{"the kubelet API is the node's handler of streams, not the API server or the agent",
+		[]string{"kubeletapi"}, []string{"apiserver", "agent", "cli", "runtime/conmon"}},
 	{"tests' helpers are for tests only",
-		[]string{"agent", "apiserver", "cli", "controlplane", "crilog", "fieldpath", "image", "manifest", "network", "podconnect", "registry", "runtime", "store", "volume"},
+		[]string{"agent", "apiserver", "cli", "controlplane", "crilog", "fieldpath", "image", "kubeletapi", "manifest", "network", "podconnect", "registry", "runtime", "store", "volume"},
 		[]string{"testenv", "runtime/runtimetest"}},
 }
 

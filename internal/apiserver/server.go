@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"peapod/internal/apiserver/openapi"
+	"peapod/internal/network"
 	"peapod/internal/registry"
 	"peapod/internal/store"
 )
@@ -192,7 +192,7 @@ func (s *Server) Start(ctx context.Context) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	lns := []net.Listener{ln}
 	if ip := net.ParseIP(host); s.cfg.Advertise.IsValid() && ip != nil && !ip.IsUnspecified() && !ip.Equal(net.IP(s.cfg.Advertise.AsSlice())) {
-		adv, err := listenFreebind(ctx, net.JoinHostPort(s.cfg.Advertise.String(), fmt.Sprint(port)))
+		adv, err := network.ListenGateway(ctx, net.JoinHostPort(s.cfg.Advertise.String(), fmt.Sprint(port)))
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listen on the advertised address: %w", err)
@@ -226,22 +226,6 @@ func (s *Server) Start(ctx context.Context) error {
 		}()
 	}
 	return nil
-}
-
-// listenFreebind listens on addr even before the address exists on the
-// host: the pod bridge, which carries the advertised address, comes with
-// the first pod.
-func listenFreebind(ctx context.Context, addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.Listen(ctx, "tcp", addr)
 }
 
 // URL is where the server listens (https://host:port).

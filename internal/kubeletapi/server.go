@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/util/keyutil"
 	utilexec "k8s.io/utils/exec"
 
+	"peapod/internal/network"
 	"peapod/internal/podconnect"
 	"peapod/internal/registry"
 )
@@ -68,7 +69,8 @@ func Start(cfg Config) (*Server, error) {
 	if !pool.AppendCertsFromPEM(cfg.ClientCA) {
 		return nil, errors.New("kubelet API: no certificate in the client CA")
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// The node's address may be the pod bridge's, there from the first pod.
+	ln, err := network.ListenGateway(context.Background(), cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API: %w", err)
 	}
