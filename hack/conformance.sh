@@ -6,6 +6,10 @@
 # "N passed, M failed, K skipped" for LIST and removes what it made.
 #   LIST=file   the tests (default hack/conformance/pod-subset.txt)
 #   PROCS=n     tests in parallel (default 4)
+#   CLUSTER=1   against the upstream control plane of make test-cluster
+#               (hack/cluster/build.sh) with `peapod agent` as its only
+#               node, instead of serve: the difference between the two
+#               counts is the API server's, not the node's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conf=$PWD/hack/conformance
@@ -25,6 +29,7 @@ for f in "$cache"/images/*.oci.tar; do
 done
 kc=$out/kubeconfig
 serve_pid=
+cluster_pid=
 cleanup() {
 	if [ -n "$serve_pid" ]; then
 		# Gracefully, so that each pod is gone only once the node has
@@ -40,13 +45,32 @@ cleanup() {
 		kill -TERM "$serve_pid" 2>/dev/null || true
 		wait "$serve_pid" 2>/dev/null || true
 	fi
+	if [ -n "$cluster_pid" ]; then
+		kill -TERM "$cluster_pid" 2>/dev/null || true
+		wait "$cluster_pid" 2>/dev/null || true
+	fi
 	ip link del ppconf0 2>/dev/null || true
 	nft delete table ip peapod-conformance 2>/dev/null || true
 	# The cgroup root serve made, now empty (rmdir leaves anything else).
 	find /sys/fs/cgroup -depth -type d -path '*/peapod-conformance*' -exec rmdir {} + 2>/dev/null || true
 }
 trap cleanup EXIT
-"${peapod[@]}" serve --listen 127.0.0.1:0 --image-pull never --kubeconfig-out "$kc" >"$out/serve.out" 2>"$out/serve.log" &
+if [ "${CLUSTER:-0}" = 1 ]; then
+	hack/cluster/build.sh
+	rm -rf "$out/cluster"
+	go build -o "$out/kubecluster" ./hack/kubecluster
+	"$out/kubecluster" -dir "$out/cluster" -service-cluster-ip-range 10.102.0.0/24 -node peapod-node >"$out/cluster.out" 2>&1 &
+	cluster_pid=$!
+	for _ in $(seq 1800); do
+		grep -q '^ready$' "$out/cluster.out" 2>/dev/null && break
+		kill -0 "$cluster_pid" 2>/dev/null || { cat "$out/cluster.out"; exit 1; }
+		sleep 0.1
+	done
+	cp "$out/cluster/admin.kubeconfig" "$kc"
+	"${peapod[@]}" agent --kubeconfig "$out/cluster/node-peapod-node.kubeconfig" --node-name peapod-node --image-pull never >"$out/serve.out" 2>"$out/serve.log" &
+else
+	"${peapod[@]}" serve --listen 127.0.0.1:0 --image-pull never --kubeconfig-out "$kc" >"$out/serve.out" 2>"$out/serve.log" &
+fi
 serve_pid=$!
 for _ in $(seq 600); do
 	grep -q '^peapod: ready$' "$out/serve.out" 2>/dev/null && break

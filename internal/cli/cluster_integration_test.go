@@ -52,18 +52,13 @@ func tail(s string, n int) string {
 	return s
 }
 
-// newAgent runs `peapod agent` on a node of its own, joined to c as name;
-// its kubectl is the cluster admin's.
-func newAgent(t *testing.T, c *kubecluster.Cluster, name string, port int) *server {
+// newAgent runs `peapod agent` with args on a node of its own; its
+// kubectl is the cluster admin's.
+func newAgent(t *testing.T, c *kubecluster.Cluster, args ...string) *server {
 	t.Helper()
 	testenv.RequireBinaries(t, "kubectl")
 	n := newNode(t)
-	nodeKubeconfig, err := c.NodeKubeconfig(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: c.AdminKubeconfig,
-		command: []string{"agent", "--kubeconfig", nodeKubeconfig, "--node-name", name, "--port", strconv.Itoa(port)}}
+	s := &server{t: t, n: n, bin: buildPeapod(t), kubeconfig: c.AdminKubeconfig, command: append([]string{"agent"}, args...)}
 	s.cleanupPods()
 	s.start()
 	return s
@@ -77,7 +72,11 @@ func TestCluster_Agent(t *testing.T) {
 	c := newCluster(t, tn.ServiceCIDR())
 	const node = "peapod-node"
 	port := tn.HostPort(9)
-	s := newAgent(t, c, node, port)
+	nodeKubeconfig, err := c.NodeKubeconfig(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newAgent(t, c, "--kubeconfig", nodeKubeconfig, "--node-name", node, "--port", strconv.Itoa(port))
 
 	// Registered with the kubelet's fields, Ready, its Lease renewed.
 	s.mustKubectl("wait", "--for=condition=Ready", "node/"+node, "--timeout=60s")
@@ -143,5 +142,38 @@ func TestCluster_Agent(t *testing.T) {
 	s.mustKubectl("delete", "pod", "simple-webapp", "--wait", "--timeout=60s")
 	if out, _ := s.kubectl("get", "pod", "simple-webapp"); !strings.Contains(out, "NotFound") && !strings.Contains(out, "not found") {
 		t.Errorf("pod after delete: %s", out)
+	}
+}
+
+// TestCluster_AgentBootstraps joins with a bootstrap token, as kubeadm
+// join: the agent asks for its client certificate, the controller manager
+// approves and signs it, and a restarted agent uses it again.
+func TestCluster_AgentBootstraps(t *testing.T) {
+	testenv.RequireRoot(t)
+	tn := testenv.ReserveNet(t, 124)
+	c := newCluster(t, tn.ServiceCIDR())
+	bootstrap, err := c.BootstrapKubeconfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const node = "peapod-boot"
+	kubeconfig := filepath.Join(t.TempDir(), "kubelet.kubeconfig") // the agent writes it
+	s := newAgent(t, c, "--bootstrap-kubeconfig", bootstrap, "--kubeconfig", kubeconfig, "--node-name", node, "--port", strconv.Itoa(tn.HostPort(9)))
+	s.mustKubectl("wait", "--for=condition=Ready", "node/"+node, "--timeout=60s")
+	csrs := s.mustKubectl("get", "csr", "-o", `jsonpath={range .items[*]}{.spec.signerName} {.spec.username} {.status.conditions[*].type}{"\n"}{end}`)
+	if csrs != "kubernetes.io/kube-apiserver-client-kubelet system:bootstrap:peapod Approved\n" {
+		t.Errorf("CSRs: %q, want the node client's, by the bootstrap token, approved", csrs)
+	}
+	// The node's identity is its certificate's, which the API knows as
+	// system:node:NAME.
+	who, _ := (&server{t: t, kubeconfig: kubeconfig}).kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
+	if !strings.HasPrefix(who, "system:node:"+node+" ") || !strings.Contains(who, "system:nodes") {
+		t.Errorf("the written kubeconfig is %q, want system:node:%s in system:nodes", who, node)
+	}
+	s.stop(syscall.SIGTERM)
+	s.start()
+	s.mustKubectl("wait", "--for=condition=Ready", "node/"+node, "--timeout=60s")
+	if again := s.mustKubectl("get", "csr", "-o", "name"); strings.Count(again, "\n") != 1 {
+		t.Errorf("CSRs after a restart: %q; the certificate it has is used again", again)
 	}
 }

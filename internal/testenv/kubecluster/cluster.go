@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -166,6 +167,49 @@ func (c *Cluster) NodeKubeconfig(name string) (string, error) {
 	return filepath.Join(c.cfg.Dir, base+".kubeconfig"), c.writeKubeconfig(base)
 }
 
+// BootstrapKubeconfig makes a bootstrap token and the bindings kubeadm
+// makes for it (system:bootstrappers may ask for a node's client
+// certificate, and such requests are approved), and writes the kubeconfig
+// that holds it, as kubeadm join's.
+func (c *Cluster) BootstrapKubeconfig(ctx context.Context) (string, error) {
+	cfg, err := c.admin()
+	if err != nil {
+		return "", err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	const id, secret = "peapod", "0123456789abcdef"
+	token := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id, Namespace: metav1.NamespaceSystem},
+		Type:       corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			"token-id": id, "token-secret": secret,
+			"usage-bootstrap-authentication": "true",
+			"auth-extra-groups":              "system:bootstrappers:peapod",
+		},
+	}
+	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, token, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	for name, role := range map[string]string{
+		"peapod:kubelet-bootstrap":          "system:node-bootstrapper",
+		"peapod:node-autoapprove-bootstrap": "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+	} {
+		if err := bindGroup(ctx, client, name, role, "system:bootstrappers"); err != nil {
+			return "", err
+		}
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["cluster"] = &clientcmdapi.Cluster{Server: c.server, CertificateAuthority: c.CACert()}
+	kc.AuthInfos["bootstrap"] = &clientcmdapi.AuthInfo{Token: id + "." + secret}
+	kc.Contexts["default"] = &clientcmdapi.Context{Cluster: "cluster", AuthInfo: "bootstrap"}
+	kc.CurrentContext = "default"
+	path := filepath.Join(c.cfg.Dir, "bootstrap.kubeconfig")
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
 // Log is what component (etcd, kube-apiserver, ...) wrote.
 func (c *Cluster) Log(component string) string {
 	b, _ := os.ReadFile(filepath.Join(c.cfg.Dir, component+".log"))
@@ -261,12 +305,17 @@ func (c *Cluster) grantNodeProxier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return bindGroup(ctx, client, "peapod:node-proxier", "system:node-proxier", "system:nodes")
+}
+
+// bindGroup binds the ClusterRole role to group.
+func bindGroup(ctx context.Context, client kubernetes.Interface, name, role, group string) error {
 	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "peapod:node-proxier"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:nodes"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: group}},
 	}
-	_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
+	_, err := client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		err = nil
 	}
