@@ -262,7 +262,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		n.objects = n.watched
 	} else {
 		n.informers.configMaps, n.informers.secrets = core.ConfigMaps().Informer(), core.Secrets().Informer()
-		n.objects = listerObjects{configMaps: core.ConfigMaps().Lister(), secrets: core.Secrets().Lister(), services: core.Services().Lister()}
+		n.objects = listerObjects{listerServices{core.Services().Lister()}, core.ConfigMaps().Lister(), core.Secrets().Lister()}
 	}
 	nodemetrics.Register(cfg.Worker.Runtime, n.pods, cfg.Name)
 	return n, nil

@@ -107,16 +107,19 @@ func usesObject(pod *corev1.Pod, name string, configMap bool) bool {
 	return false
 }
 
-// listerObjects serves ConfigMaps and Secrets from the informers' caches.
-type listerObjects struct {
-	configMaps corelisters.ConfigMapLister
-	secrets    corelisters.SecretLister
-	services   corelisters.ServiceLister
-}
+// listerServices serves Services from the informer's cache.
+type listerServices struct{ services corelisters.ServiceLister }
 
 // ServicesIn implements Objects.
-func (o listerObjects) ServicesIn(namespace string) ([]*corev1.Service, error) {
+func (o listerServices) ServicesIn(namespace string) ([]*corev1.Service, error) {
 	return o.services.Services(namespace).List(labels.Everything())
+}
+
+// listerObjects serves ConfigMaps and Secrets from the informers' caches.
+type listerObjects struct {
+	listerServices
+	configMaps corelisters.ConfigMapLister
+	secrets    corelisters.SecretLister
 }
 
 // ConfigMap implements Objects.

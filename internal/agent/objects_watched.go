@@ -4,7 +4,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/kubernetes/pkg/kubelet/configmap"
@@ -17,16 +16,16 @@ import (
 // such pod is unregistered. A cluster's node authorizer allows a node
 // exactly those reads.
 type watchedObjects struct {
+	listerServices
 	configMaps configmap.Manager
 	secrets    secret.Manager
-	services   corelisters.ServiceLister
 }
 
 func newWatchedObjects(client kubernetes.Interface, resync time.Duration, services corelisters.ServiceLister) *watchedObjects {
 	return &watchedObjects{
-		configMaps: configmap.NewWatchingConfigMapManager(client, resync),
-		secrets:    secret.NewWatchingSecretManager(client, resync),
-		services:   services,
+		configMaps:     configmap.NewWatchingConfigMapManager(client, resync),
+		secrets:        secret.NewWatchingSecretManager(client, resync),
+		listerServices: listerServices{services},
 	}
 }
 
@@ -40,11 +39,6 @@ func (o *watchedObjects) RegisterPod(pod *corev1.Pod) {
 func (o *watchedObjects) UnregisterPod(pod *corev1.Pod) {
 	o.configMaps.UnregisterPod(pod)
 	o.secrets.UnregisterPod(pod)
-}
-
-// ServicesIn implements Objects.
-func (o *watchedObjects) ServicesIn(namespace string) ([]*corev1.Service, error) {
-	return o.services.Services(namespace).List(labels.Everything())
 }
 
 // ConfigMap implements Objects.
