@@ -107,6 +107,15 @@ func TestCluster_Agent(t *testing.T) {
 		t.Errorf("the pod was not scheduled by kube-scheduler: %q", ev)
 	}
 
+	// The kubelet API through the API server's node proxy: its metrics
+	// and its pods.
+	if m := s.mustKubectl("get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics"); !strings.Contains(m, "kubelet_running_pods 1") {
+		t.Errorf("node metrics through the proxy: no kubelet_running_pods 1 in %.300s", m)
+	}
+	if p := s.mustKubectl("get", "--raw", "/api/v1/nodes/"+node+"/proxy/pods"); !strings.Contains(p, `"name":"simple-webapp"`) {
+		t.Errorf("node pods through the proxy: %.300s", p)
+	}
+
 	// logs, exec and port-forward through the API server to the agent's
 	// kubelet API.
 	s.pollKubectl(func(out string) bool { return strings.Contains(out, "log-shipper: started") }, "logs", "simple-webapp", "-c", "log-shipper")

@@ -1,6 +1,7 @@
 // Package kubeletapi serves the kubelet's HTTPS API, what a cluster's
 // kube-apiserver reaches on a node: pods' logs, exec, attach and
-// port-forward (which it proxies for kubectl), /run, /pods and /healthz.
+// port-forward (which it proxies for kubectl), /run, /pods, /metrics and
+// /healthz.
 // Only clients with a certificate of the configured CA get an answer, as
 // a kubelet with anonymous auth off.
 package kubeletapi
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/client-go/util/keyutil"
 	utilexec "k8s.io/utils/exec"
 
@@ -139,6 +141,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /pods", s.pods)
+	// The node's metrics (kubelet_*, prober_*), as the kubelet's /metrics.
+	mux.Handle("GET /metrics", legacyregistry.Handler())
 	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", s.connect("log"))
 	for _, sub := range []string{"exec", "attach"} {
 		mux.HandleFunc("/"+sub+"/{ns}/{pod}/{container}", s.connect(sub))

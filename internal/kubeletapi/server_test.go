@@ -163,7 +163,16 @@ func TestServer_KubeletURLs(t *testing.T) {
 			t.Errorf("%s: %s %s = %d %q, want %d %q", tc.name, tc.method, tc.path, resp.StatusCode, body, tc.code, tc.body)
 		}
 	}
-	resp, err := c.Get(base + "/pods")
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(metrics), "# TYPE ") {
+		t.Errorf("/metrics: %d %.200s", resp.StatusCode, metrics)
+	}
+	resp, err = c.Get(base + "/pods")
 	if err != nil {
 		t.Fatal(err)
 	}
