@@ -77,4 +77,13 @@ for _ in $(seq 600); do
 	kill -0 "$serve_pid" 2>/dev/null || { cat "$out/serve.log"; exit 1; }
 	sleep 0.1
 done
+if [ "${CLUSTER:-0}" = 1 ]; then
+	# Schedulable once the node lifecycle controller saw it Ready and
+	# took its not-ready taint away.
+	KUBECONFIG=$kc kubectl wait --for=condition=Ready node/peapod-node --timeout=120s >/dev/null
+	for _ in $(seq 1200); do
+		[ -z "$(KUBECONFIG=$kc kubectl get node peapod-node -o jsonpath='{.spec.taints}')" ] && break
+		sleep 0.1
+	done
+fi
 KUBECONFIG=$kc PROCS=${PROCS:-4} REPORT_DIR=$out/report "$conf/run.sh" "$list"

@@ -102,6 +102,9 @@ func runAgent(ctx context.Context, g *globals, f *agentFlags, podCIDRSet bool, s
 	if err != nil {
 		return err
 	}
+	// The kubelet's kubeAPIQPS and kubeAPIBurst (client-go's 5 and 10
+	// hold a busy node's status writes and events back for seconds).
+	cfg.QPS, cfg.Burst = 50, 100
 	clientCA, err := agentClientCA(cfg, f.clientCAFile)
 	if err != nil {
 		return err

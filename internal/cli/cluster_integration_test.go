@@ -84,6 +84,11 @@ func TestCluster_Agent(t *testing.T) {
 	if f := strings.Fields(got); len(f) != 4 || f[0] != strconv.Itoa(port) || !strings.HasPrefix(f[1], "v1.32") || f[2] != "110" || f[3] == "" {
 		t.Errorf("node: kubelet port, version, pods, InternalIP = %q", got)
 	}
+	// The kubelet API answers before any pod ran (the bridge, which has
+	// the node's address, is made at start).
+	if h := s.mustKubectl("get", "--raw", "/api/v1/nodes/"+node+"/proxy/healthz"); h != "ok" {
+		t.Errorf("kubelet healthz through the API server before any pod: %q", h)
+	}
 	renew := s.mustKubectl("get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")
 	s.pollKubectl(func(out string) bool { return out != "" && out != renew },
 		"get", "lease", "-n", "kube-node-lease", node, "-o", "jsonpath={.spec.renewTime}")

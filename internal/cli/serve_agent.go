@@ -30,6 +30,13 @@ func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *node
 	if err != nil {
 		return nil, nil, err
 	}
+	if nc.KubeletPort != 0 && nc.InternalIP == "" {
+		// The cluster reaches the node on its gateway from the start,
+		// before a pod's network makes the bridge.
+		if err := podNet.UpBridge(); err != nil {
+			return nil, nil, err
+		}
+	}
 	logMaxSize := resource.MustParse(f.logMaxSize) // validated by validate
 	nameservers, stopDNS := clusterDNS, func() {}
 	if nameservers == nil {

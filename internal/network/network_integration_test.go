@@ -174,6 +174,48 @@ func TestNetwork_AttachDetach(t *testing.T) {
 	}
 }
 
+// The bridge made before any pod has its gateway address, which the
+// bridge plugin then takes as it is.
+func TestNetwork_UpBridgeBeforeThePods(t *testing.T) {
+	c, _ := newTestCNI(t)
+	for range 2 { // twice: idempotent
+		if err := c.UpBridge(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br, err := netlink.LinkByName(c.cfg.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, _ := netlink.AddrList(br, netlink.FAMILY_V4)
+	if len(addrs) != 1 || !addrs[0].IP.Equal(c.gateway) || br.Attrs().Flags&net.FlagUp == 0 {
+		t.Fatalf("bridge %s: addresses %v, flags %v; want %s, up", c.cfg.Bridge, addrs, br.Attrs().Flags, c.gateway)
+	}
+	// A listener on the gateway answers from the host at once.
+	l, err := ListenGateway(context.Background(), net.JoinHostPort(c.gateway.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if conn, err := l.Accept(); err == nil {
+			_, _ = conn.Write([]byte("hello"))
+			conn.Close()
+		}
+	}()
+	if err := dial(l.Addr().String()); err != nil {
+		t.Errorf("the gateway before any pod: %v", err)
+	}
+	n := newNS(t)
+	id := fmt.Sprintf("test-up-%d", os.Getpid())
+	if _, err := c.Attach(context.Background(), id, n.Path(), nil); err != nil {
+		t.Fatalf("attach on the bridge made before: %v", err)
+	}
+	if err := c.Detach(context.Background(), id, n.Path()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An ADD cut short by a kill (the interface made, nothing cached) does not
 // stop the next Attach: it is undone and made again, with one address.
 func TestNetwork_AttachAfterCutShortAdd(t *testing.T) {
