@@ -27,8 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	certutil "k8s.io/client-go/util/cert"
-	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/client-go/util/keyutil"
+	"k8s.io/component-base/metrics/legacyregistry"
 	utilexec "k8s.io/utils/exec"
 
 	"peapod/internal/network"
