@@ -160,8 +160,12 @@ func runAgent(ctx context.Context, g *globals, f *agentFlags, podCIDRSet bool, s
 		ClientCA: clientCA,
 		CertDir:  filepath.Join(g.root, "pki"),
 		Hosts:    []string{ip, name},
+		NodeName: name,
 		Pods:     inf.Core().V1().Pods().Lister(),
-		Streams:  podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
+		GetPod: func(ctx context.Context, namespace, pod string) (*corev1.Pod, error) {
+			return client.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+		},
+		Streams: podconnect.Handler{Node: agent.NewStreams(rt, filepath.Join(g.root, "logs"))},
 	})
 	if err != nil {
 		return err

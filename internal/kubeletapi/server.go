@@ -48,8 +48,14 @@ type Config struct {
 	// for Hosts (IPs or names).
 	CertDir string
 	Hosts   []string
+	// NodeName is this node's: pods bound elsewhere are not found here.
+	NodeName string
 	// Pods lists the pods bound to this node.
 	Pods corelisters.PodLister
+	// GetPod, if set, reads a pod where the lister may lag (the API,
+	// whose status the node wrote a moment ago): a log asked for the
+	// moment a pod ends needs its last container IDs.
+	GetPod func(ctx context.Context, namespace, name string) (*corev1.Pod, error)
 	// Streams moves the bytes: the same handler serve's API server uses.
 	Streams podconnect.Handler
 }
@@ -158,7 +164,16 @@ func (s *Server) routes() http.Handler {
 // pod finds the pod a URL names (and its UID, when given) on this node.
 func (s *Server) pod(r *http.Request) (*corev1.Pod, error) {
 	ns, name, uid := r.PathValue("ns"), r.PathValue("pod"), types.UID(r.PathValue("uid"))
-	pod, err := s.cfg.Pods.Pods(ns).Get(name)
+	var pod *corev1.Pod
+	var err error
+	if s.cfg.GetPod != nil {
+		pod, err = s.cfg.GetPod(r.Context(), ns, name)
+	} else {
+		pod, err = s.cfg.Pods.Pods(ns).Get(name)
+	}
+	if err == nil && s.cfg.NodeName != "" && pod.Spec.NodeName != s.cfg.NodeName {
+		err = apierrors.NewNotFound(corev1.Resource("pods"), name)
+	}
 	if err == nil && uid != "" && pod.UID != uid {
 		err = apierrors.NewNotFound(corev1.Resource("pods"), name)
 	}

@@ -90,8 +90,17 @@ func startServer(t *testing.T, ca *authority, st *streams) *Server {
 	if err := idx.Add(pod); err != nil {
 		t.Fatal(err)
 	}
+	elsewhere := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: "ns"},
+		Spec: corev1.PodSpec{NodeName: "other", Containers: []corev1.Container{{Name: "app"}}}}
+	// The API's copy: newer than the lister's, and every node's pods.
+	get := func(_ context.Context, ns, name string) (*corev1.Pod, error) {
+		if name == elsewhere.Name {
+			return elsewhere, nil
+		}
+		return corelisters.NewPodLister(idx).Pods(ns).Get(name)
+	}
 	s, err := Start(Config{Addr: "127.0.0.1:0", ClientCA: ca.pem, CertDir: t.TempDir(), Hosts: []string{"127.0.0.1"},
-		Pods: corelisters.NewPodLister(idx), Streams: podconnect.Handler{Node: st}})
+		NodeName: "n", Pods: corelisters.NewPodLister(idx), GetPod: get, Streams: podconnect.Handler{Node: st}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +157,8 @@ func TestServer_KubeletURLs(t *testing.T) {
 		{"run: the form's command, its output", "POST", "/run/ns/web/app?cmd=echo+hi", 200, "app ran echo hi"},
 		{"run with the pod's UID", "POST", "/run/ns/web/uid-1/app?cmd=true", 200, "app ran true"},
 		{"run with another UID: not this pod", "POST", "/run/ns/web/uid-2/app?cmd=true", 404, `pod "ns/web" not found`},
-		{"a pod not on this node", "GET", "/containerLogs/ns/gone/app", 404, `pod "ns/gone" not found`},
+		{"a pod that is not", "GET", "/containerLogs/ns/gone/app", 404, `pod "ns/gone" not found`},
+		{"a pod bound to another node", "GET", "/containerLogs/ns/elsewhere/app", 404, `pod "ns/elsewhere" not found`},
 		{"a container not in the pod", "GET", "/containerLogs/ns/web/nope", 400, "container nope is not valid for pod web"},
 		{"exec without an upgrade", "POST", "/exec/ns/web/app?command=ls&output=1", 400, "exec requires a WebSocket or SPDY/3.1 upgrade"},
 	} {
