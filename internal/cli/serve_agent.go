@@ -18,9 +18,8 @@ import (
 // and role) with the mechanisms of this machine and f, on the process's
 // informers (start starts what was asked of them). The cluster DNS runs
 // beside it when clusterDNS is nil; otherwise it names the pods'
-// nameservers (none: the host's). The returned
-// function stops it and waits: pods keep running, for the next agent to
-// adopt.
+// nameservers (none: the host's). The returned function stops it and
+// waits: pods keep running, for the next agent to adopt.
 func startNodeAgent(ctx context.Context, g *globals, rt *conmon.Runtime, f *nodeFlags, nc agent.NodeConfig, clusterDNS []string, start func(), s Streams) (*network.CNI, func(), error) {
 	images, err := g.images()
 	if err != nil {
