@@ -171,13 +171,7 @@ func (s *Server) pod(r *http.Request) (*corev1.Pod, error) {
 	} else {
 		pod, err = s.cfg.Pods.Pods(ns).Get(name)
 	}
-	if err == nil && s.cfg.NodeName != "" && pod.Spec.NodeName != s.cfg.NodeName {
-		err = apierrors.NewNotFound(corev1.Resource("pods"), name)
-	}
-	if err == nil && uid != "" && pod.UID != uid {
-		err = apierrors.NewNotFound(corev1.Resource("pods"), name)
-	}
-	if err != nil {
+	if err != nil || s.cfg.NodeName != "" && pod.Spec.NodeName != s.cfg.NodeName || uid != "" && pod.UID != uid {
 		return nil, fmt.Errorf("pod %q not found", ns+"/"+name)
 	}
 	return pod, nil
