@@ -138,6 +138,16 @@ func TestCluster_Agent(t *testing.T) {
 		t.Errorf("GET through port-forward: %d %q", resp.StatusCode, body)
 	}
 
+	// cp (exec with tar) and run -i --rm (attach to a new pod's stdin).
+	local2 := filepath.Join(t.TempDir(), "index.html")
+	s.mustKubectl("cp", "-c", "web-app", "simple-webapp:/www/index.html", local2)
+	if b, err := os.ReadFile(local2); err != nil || string(b) != "simple-webapp\n" {
+		t.Errorf("kubectl cp: %q, %v", b, err)
+	}
+	if out, code := s.kubectlIn("there\n", "run", "tmp", "--image=busybox:1.36", "--rm", "-i", "--restart=Never", "--", "sh", "-c", "read x; echo hi-$x"); code != 0 || !strings.Contains(out, "hi-there") {
+		t.Errorf("run --rm -i: exit %d, %q", code, out)
+	}
+
 	// The agent stops: the node lifecycle controller sees its Lease go
 	// stale. Started again, it adopts the pod as it was.
 	ids := s.mustKubectl("get", "pod", "simple-webapp", "-o", "jsonpath={.status.containerStatuses[*].containerID} {.status.initContainerStatuses[*].containerID}")
