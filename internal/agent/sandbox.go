@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -80,36 +81,49 @@ func (w *worker) cleanup() error {
 }
 
 // TearDown removes everything the node holds of sandbox sb (a pod's): its
-// containers, a running one killed at once (MinGracePeriod), then its
-// network attachment while the namespace still exists (the plugins find
-// what to undo in it), the sandbox, its volumes and pod dir; logs stay.
-// The worker ends its pods with it, and the node collects with it the
-// sandboxes of pods that no longer exist. Nothing goes after a container
-// that could not be removed: the next collection tries again.
+// containers, a running one killed at once (MinGracePeriod), its network
+// attachment, the sandbox, its volumes and pod dir; logs stay. The worker
+// ends its pods with it, and the node collects with it the sandboxes of
+// pods that no longer exist.
+//
+// Once the containers have exited the sandbox is stopped first: its
+// namespaces unpinned, the kernel frees the network namespace and the
+// pod's veth with it in the background, so the network DEL only releases
+// the address and hostPort rules (the bridge plugin skips the namespace it
+// cannot enter; without ipMasq it has nothing else there), and it runs
+// beside the containers' removal. Nothing goes after a container that could
+// not be removed: the next collection tries again, and the sandbox is still
+// listed for it.
 func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 	rt, id := cfg.Runtime, sb.ID
 	list, err := rt.ListContainers(ctx, id)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, c := range list {
-		if c.State == runtime.StateRunning {
-			if err := rt.StopContainer(ctx, runtime.StopRequest{ID: c.ID, Timeout: MinGracePeriod}); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-				errs = append(errs, err)
-			}
+	if err := eachContainer(list, func(c *runtime.ContainerStatus) error {
+		if c.State != runtime.StateRunning {
+			return nil
 		}
-		if err := rt.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			errs = append(errs, err)
-		}
+		return rt.StopContainer(ctx, runtime.StopRequest{ID: c.ID, Timeout: MinGracePeriod})
+	}); err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if err := rt.StopSandbox(ctx, id); err != nil {
+		return err
 	}
+	var detach error
+	var wg sync.WaitGroup
 	if cfg.Network != nil && sb.NetNS != "" && !sb.HostNetwork {
-		if err := cfg.Network.Detach(ctx, id, sb.NetNS); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			detach = cfg.Network.Detach(ctx, id, sb.NetNS)
+		}()
+	}
+	err = eachContainer(list, func(c *runtime.ContainerStatus) error { return rt.RemoveContainer(ctx, c.ID) })
+	wg.Wait()
+	if err := errors.Join(err, detach); err != nil {
+		return err
 	}
 	if err := rt.RemoveSandbox(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return err
@@ -121,6 +135,24 @@ func TearDown(ctx context.Context, cfg Config, sb *runtime.Sandbox) error {
 		cfg.Tokens.DeleteServiceAccountToken(types.UID(sb.UID))
 	}
 	return nil
+}
+
+// eachContainer runs f for every container at once and joins the errors;
+// a container that is gone already is no error.
+func eachContainer(list []*runtime.ContainerStatus, f func(*runtime.ContainerStatus) error) error {
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, c := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(c); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // removePodDir tears the pod's volumes down and removes its directory.

@@ -309,9 +309,10 @@ func resultIPs(r cnitypes.Result) ([]net.IP, error) {
 }
 
 // Detach removes sandbox's interface, address reservation and hostPort
-// rules. It must run while netns still exists: the bridge plugin finds the
-// masquerade rule to remove through the interface's address. Detaching
-// twice, or a sandbox never attached, is fine.
+// rules. netns may be gone already: the interface went with it, and the
+// plugins release the rest (the list has no ipMasq, whose rule the bridge
+// plugin could find only through the interface). Detaching twice, or a
+// sandbox never attached, is fine.
 func (c *CNI) Detach(ctx context.Context, sandboxID, netns string) error {
 	if err := c.del(ctx, c.runtimeConf(sandboxID, netns, nil)); err != nil {
 		return fmt.Errorf("sandbox %s: detach from the pod network: %w", sandboxID, err)

@@ -27,9 +27,14 @@ type Runtime interface {
 	// SharePID a PID namespace whose init is an infra process) and the pod
 	// cgroup. Calling it again for an existing ID returns the existing one.
 	CreateSandbox(ctx context.Context, spec SandboxSpec) (*Sandbox, error)
-	// RemoveSandbox ends the infra process, if any, and releases the
-	// namespaces and cgroup. All containers of the
-	// sandbox must have been removed first.
+	// StopSandbox ends the infra process, if any, and whatever else is
+	// left in the pod cgroup, and releases the namespaces: a network
+	// namespace goes with its interfaces once nothing holds it. The
+	// sandbox stays listed until RemoveSandbox. Its containers must have
+	// exited. Stopping twice, or an unknown ID, is fine.
+	StopSandbox(ctx context.Context, id string) error
+	// RemoveSandbox stops the sandbox and removes it and its cgroup. All
+	// containers of the sandbox must have been removed first.
 	RemoveSandbox(ctx context.Context, id string) error
 	// ListSandboxes returns every sandbox the runtime knows, from its on-disk
 	// state (so a restarted agent can re-adopt or clean them up).

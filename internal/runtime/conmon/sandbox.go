@@ -269,36 +269,44 @@ func bindNS(src, target string) error {
 	return unix.Mount(src, target, "", unix.MS_BIND, "")
 }
 
-// RemoveSandbox ends the infra process, unpins the namespaces and removes
-// the pod cgroup.
-func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
+// StopSandbox ends the infra process and any process left in the pod
+// cgroup (its containers were stopped: such a process belongs to none the
+// runtime knows, their state was lost, and would hold the namespaces and
+// the cgroup for ever), then unpins the namespaces. The kernel removes a
+// network namespace's interfaces when it frees it, in the background and
+// in batches, so a pod's veth need not be deleted one by one on the way
+// out.
+func (r *Runtime) StopSandbox(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
-		return fmt.Errorf("remove sandbox: %w", err)
+		return fmt.Errorf("stop sandbox: %w", err)
 	}
-	dir := r.sandboxDir(id)
 	var errs []error
 	if err := r.stopInfra(ctx, id); err != nil {
 		errs = append(errs, err)
 	}
+	r.killCgroup(r.podCgroup(id))
 	for _, ns := range []string{"net", "ipc", "uts", "pid"} {
-		p := filepath.Join(dir, "ns", ns)
+		p := filepath.Join(r.sandboxDir(id), "ns", ns)
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("unpin %s namespace: %w", ns, err))
 		}
 	}
-	// Its containers were removed: a process still in its cgroup belongs
-	// to none the runtime knows (their state was lost) and would keep the
-	// cgroup busy for ever.
-	r.killCgroup(r.podCgroup(id))
-	if err := r.removeCgroup(r.podCgroup(id)); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		if err := os.RemoveAll(dir); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveSandbox stops the sandbox and removes the pod cgroup and the
+// sandbox's directory.
+func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
+	if err := r.StopSandbox(ctx, id); err != nil {
+		return fmt.Errorf("remove sandbox: %w", err)
+	}
+	if err := r.removeCgroup(r.podCgroup(id)); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", id, err)
+	}
+	if err := os.RemoveAll(r.sandboxDir(id)); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	return nil

@@ -42,6 +42,7 @@ type Fake struct {
 
 	mu         sync.Mutex
 	sandboxes  map[string]*runtime.Sandbox
+	stopped    map[string]bool
 	containers map[string]*fakeContainer
 }
 
@@ -72,7 +73,7 @@ var _ runtime.Runtime = (*Fake)(nil)
 
 // NewFake returns an empty Fake on the real clock.
 func NewFake() *Fake {
-	return &Fake{Clock: realClock{}, sandboxes: map[string]*runtime.Sandbox{}, containers: map[string]*fakeContainer{}}
+	return &Fake{Clock: realClock{}, sandboxes: map[string]*runtime.Sandbox{}, stopped: map[string]bool{}, containers: map[string]*fakeContainer{}}
 }
 
 func randomID() string {
@@ -124,11 +125,29 @@ func clone(sb *runtime.Sandbox) *runtime.Sandbox {
 	return &c
 }
 
+// StopSandbox records the stop; unknown IDs are fine.
+func (f *Fake) StopSandbox(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sandboxes[id]; ok {
+		f.stopped[id] = true
+	}
+	return nil
+}
+
+// Stopped says whether sandbox id was stopped and is still there.
+func (f *Fake) Stopped(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopped[id]
+}
+
 // RemoveSandbox forgets the sandbox; unknown IDs are fine.
 func (f *Fake) RemoveSandbox(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.sandboxes, id)
+	delete(f.stopped, id)
 	return nil
 }
 

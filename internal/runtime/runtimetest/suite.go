@@ -176,6 +176,18 @@ func testSandboxIdempotent(t *testing.T, h Harness) {
 		t.Errorf("ListSandboxes has %s %d times, want 1", spec.ID, n)
 	}
 	for range 2 {
+		if err := h.Runtime.StopSandbox(ctx, spec.ID); err != nil {
+			t.Fatalf("StopSandbox: %v", err)
+		}
+	}
+	list, err = h.Runtime.ListSandboxes(ctx)
+	if err != nil {
+		t.Fatalf("ListSandboxes: %v", err)
+	}
+	if n := countSandbox(list, spec.ID); n != 1 {
+		t.Errorf("a stopped sandbox is listed %d times, want 1 (until it is removed)", n)
+	}
+	for range 2 {
 		if err := h.Runtime.RemoveSandbox(ctx, spec.ID); err != nil {
 			t.Fatalf("RemoveSandbox: %v", err)
 		}
@@ -382,6 +394,9 @@ func testNotFound(t *testing.T, h Harness) {
 	check("CreateContainer in unknown sandbox", err)
 	if err := h.Runtime.RemoveContainer(ctx, id); err != nil {
 		t.Errorf("RemoveContainer of unknown ID: %v, want nil", err)
+	}
+	if err := h.Runtime.StopSandbox(ctx, "no-such-sandbox"); err != nil {
+		t.Errorf("StopSandbox of unknown ID: %v, want nil", err)
 	}
 	if err := h.Runtime.RemoveSandbox(ctx, "no-such-sandbox"); err != nil {
 		t.Errorf("RemoveSandbox of unknown ID: %v, want nil", err)
