@@ -71,6 +71,25 @@ func cpuSeconds(pid int) float64 {
 	return ticks / 100 // USER_HZ
 }
 
+// machineCPU is the machine's busy and total CPU seconds so far, summed
+// over its cores, from /proc/stat (idle and iowait are not busy).
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	for i, v := range f[1:] {
+		t, _ := strconv.ParseFloat(v, 64)
+		total += t / 100 // USER_HZ
+		if i != 3 && i != 4 {
+			busy += t / 100
+		}
+	}
+	return busy, total
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,7 +16,10 @@ import (
 	"peapod/internal/volume"
 )
 
-// setUp creates the sandbox, the volumes and the managed files.
+// setUp creates the sandbox and starts its network attachment, which runs
+// while the volumes are set up (the bridge and IPAM plugins take tens of
+// milliseconds); networkReady takes its result and writes the managed
+// files, which hold the pod's IP. No container is created before that.
 func (w *worker) setUp(ctx context.Context) error {
 	spec := w.pod.Spec
 	hostname, domain := podHostname(w.pod)
@@ -35,22 +39,54 @@ func (w *worker) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(w.podDir(), 0o750); err != nil {
 		return err
 	}
-	if n := w.cfg.Network; n != nil {
+	n := w.cfg.Network
+	if n != nil {
 		// With hostNetwork the pod's IP is the node's, as the kubelet has it.
 		w.hostIPs = []string{n.HostIP().String()}
-		w.podIPs = w.hostIPs
-		if !sb.HostNetwork {
-			ips, err := n.Attach(ctx, sb.ID, sb.NetNS, network.PortMappings(w.pod))
-			if err != nil {
-				return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err)
-			}
-			w.podIPs = nil
-			for _, ip := range ips {
-				w.podIPs = append(w.podIPs, ip.String())
-			}
-		}
 	}
-	w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS)
+	if n == nil || sb.HostNetwork {
+		w.podIPs = w.hostIPs
+		w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS)
+		return err
+	}
+	ch := make(chan attachment, 1)
+	w.attached = ch
+	ports := network.PortMappings(w.pod)
+	go func() {
+		ips, err := n.Attach(ctx, sb.ID, sb.NetNS, ports)
+		ch <- attachment{ips, err}
+	}()
+	return nil
+}
+
+// attachment is the outcome of a sandbox's network attachment.
+type attachment struct {
+	ips []net.IP
+	err error
+}
+
+// networkReady waits for the attachment setUp started, if it has not yet,
+// and writes the pod's managed files with its IPs.
+func (w *worker) networkReady(ctx context.Context) error {
+	if w.attached == nil {
+		return nil
+	}
+	var a attachment
+	select {
+	case a = <-w.attached:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.attached = nil
+	if a.err != nil {
+		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, a.err)
+	}
+	w.podIPs = nil
+	for _, ip := range a.ips {
+		w.podIPs = append(w.podIPs, ip.String())
+	}
+	var err error
+	w.files, err = writePodFiles(w.podDir(), w.pod, w.sandbox.Hostname, w.podIPs, w.cfg.ClusterDNS)
 	return err
 }
 
@@ -71,6 +107,10 @@ func (w *worker) cleanup() error {
 	w.probes.Close()
 	w.waitWG.Wait()
 	w.followWG.Wait()
+	if w.attached != nil {
+		<-w.attached // an attachment still in flight ends before its DEL
+		w.attached = nil
+	}
 	if w.sandbox == nil {
 		return removePodDir(w.podDir())
 	}

@@ -161,6 +161,9 @@ type worker struct {
 	// podIPs and hostIPs are the pod's and the node's addresses, primary
 	// first; empty without a Network.
 	podIPs, hostIPs []string
+	// attached delivers the network attachment setUp started, once;
+	// nil when there is none in flight (networkReady).
+	attached <-chan attachment
 	// seen is when the worker took the pod, for the pod start latency;
 	// zero once observed, or for an adopted pod (it started long ago).
 	seen time.Time
@@ -249,6 +252,9 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		}
 		if w.volumes == nil {
 			wake = plan.MountRetryAt(mountFailures, lastMountFailure)
+		}
+		if err := w.networkReady(ctx); err != nil {
+			return err
 		}
 		if w.refresh && w.volumes != nil {
 			w.refresh = false
