@@ -99,6 +99,7 @@ func (r *Runtime) create(ctx context.Context, id string, sb *runtime.Sandbox, sp
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
+	r.sandboxOf.Store(id, spec.SandboxID)
 	for _, d := range []string{filepath.Join(dir, upperDir), filepath.Join(dir, workDir), filepath.Join(dir, rootfsDir), filepath.Join(dir, exitDirSub), filepath.Dir(spec.LogPath)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -397,17 +398,28 @@ func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runt
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	var out []*runtime.ContainerStatus
+	var seen map[string]bool // a full listing's, to forget what is gone
+	if sandboxID == "" {
+		seen = map[string]bool{}
+	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), creatingPrefix) {
+		id := e.Name()
+		if strings.HasPrefix(id, creatingPrefix) {
 			continue // not created yet
 		}
-		m, err := r.loadMeta(e.Name())
+		if seen != nil {
+			seen[id] = true
+		} else if sb, ok := r.sandboxOf.Load(id); ok && sb != sandboxID {
+			continue
+		}
+		m, err := r.loadMeta(id)
 		if errors.Is(err, runtime.ErrNotFound) {
 			continue // the logs dir, or a container being removed
 		}
 		if err != nil {
 			return nil, err
 		}
+		r.sandboxOf.Store(id, m.Spec.SandboxID)
 		if sandboxID != "" && m.Spec.SandboxID != sandboxID {
 			continue
 		}
@@ -416,6 +428,15 @@ func (r *Runtime) ListContainers(ctx context.Context, sandboxID string) ([]*runt
 			return nil, err
 		}
 		out = append(out, st)
+	}
+	if seen != nil {
+		// Forget containers another process removed.
+		r.sandboxOf.Range(func(id, _ any) bool {
+			if !seen[id.(string)] {
+				r.sandboxOf.Delete(id)
+			}
+			return true
+		})
 	}
 	return out, nil
 }
@@ -514,6 +535,8 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		errs = append(errs, err)
 	} else if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, err)
+	} else {
+		r.sandboxOf.Delete(id)
 	}
 	// conmon makes <socket dir>/<id> for the attach socket and leaves it.
 	if err := os.RemoveAll(filepath.Join(r.socketDir(), id)); err != nil {

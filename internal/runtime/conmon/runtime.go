@@ -58,6 +58,11 @@ type Runtime struct {
 	// watch tells waiters of containers that are not our children when
 	// their exit file appears.
 	watch dirWatch
+
+	// sandboxOf maps container IDs to their sandbox's, which never
+	// changes: listing one sandbox's containers then reads only their
+	// metadata, not every container's on the node.
+	sandboxOf sync.Map
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
