@@ -62,6 +62,21 @@ func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object)
 	}, nil
 }
 
+// listPrefix is where a list reads: with a field selector on one name, as
+// kube-apiserver's registry does, from that object's key on, not every
+// object of the namespace (kubectl wait lists each object it waits for).
+// The keys it also meets (of names it is a prefix of) the predicate drops.
+func listPrefix(r *http.Request, q *request) string {
+	if !q.res.Namespaced || q.namespace != "" {
+		if fs, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector")); err == nil {
+			if name, ok := fs.RequiresExactMatch("metadata.name"); ok {
+				return q.res.key(q.namespace, name)
+			}
+		}
+	}
+	return q.res.prefix(q.namespace)
+}
+
 func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request) {
 	obj, err := s.store.Get(r.Context(), q.key())
 	if err != nil {
@@ -130,7 +145,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 			return
 		}
 	}
-	res, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
+	res, err := s.store.List(r.Context(), listPrefix(r, q), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
 	if err != nil {
 		s.writeError(w, err)
 		return

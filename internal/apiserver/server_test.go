@@ -208,6 +208,22 @@ func TestServer_CRUDSelectorsPaging(t *testing.T) {
 	if strings.Join(names, ",") != "a,b,c" {
 		t.Fatalf("paging: %v", names)
 	}
+	// One name, read from its key on: a name it is a prefix of is not it.
+	if _, err := pods.Create(ctx, testPod("ab"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"default", ""} {
+		for name, want := range map[string]string{"a": "a", "ab": "ab", "nosuch": ""} {
+			l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+			var got []string
+			for _, p := range l.Items {
+				got = append(got, p.Name)
+			}
+			if err != nil || strings.Join(got, ",") != want {
+				t.Errorf("namespace %q, metadata.name=%s: %v, %v; want [%s]", ns, name, got, err, want)
+			}
+		}
+	}
 	if _, err := pods.Get(ctx, "nosuch", metav1.GetOptions{}); !apierrors.IsNotFound(err) || err.Error() != `pods "nosuch" not found` {
 		t.Fatalf("not found: %v", err)
 	}
