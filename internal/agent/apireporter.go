@@ -17,8 +17,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/reference"
-
-	"peapod/internal/crilog"
 )
 
 // statusRetry is how long a failed status write waits before the next try.
@@ -60,9 +58,6 @@ func (r *apiReporter) Status(pod *corev1.Pod) {
 	default:
 	}
 }
-
-// Log implements Reporter: the API reads logs from the files.
-func (r *apiReporter) Log(*corev1.Pod, string, crilog.Entry) {}
 
 // Event implements Reporter: a container's event points at it with
 // involvedObject.fieldPath, as the kubelet's do.

@@ -191,14 +191,14 @@ func (w *worker) watch(ctx context.Context, name, id, logPath string) {
 		case <-ctx.Done():
 		}
 	}()
-	if w.cfg.Reporter == nil {
+	if w.cfg.Logs == nil {
 		return
 	}
 	pod := w.pod.DeepCopy()
 	w.followWG.Add(1)
 	go func() {
 		defer w.followWG.Done()
-		_ = crilog.Follow(ctx, logPath, exited, func(e crilog.Entry) { w.cfg.Reporter.Log(pod, name, e) })
+		_ = crilog.Follow(ctx, logPath, exited, func(e crilog.Entry) { w.cfg.Logs(pod, name, e) })
 	}()
 }
 

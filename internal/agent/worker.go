@@ -49,8 +49,6 @@ const (
 type Reporter interface {
 	// Status is called with a copy of the pod each time its status changes.
 	Status(pod *corev1.Pod)
-	// Log is called for every line a container writes.
-	Log(pod *corev1.Pod, container string, e crilog.Entry)
 	// Event is called for what the kubelet would record as an event
 	// (type Normal or Warning, a CamelCase reason, a message); container
 	// names the container it is about, "" for the pod itself.
@@ -98,6 +96,10 @@ type Config struct {
 	SeccompDir string
 	Pull       PullMode
 	Reporter   Reporter
+	// Logs, if set, is called for every line a container writes (up
+	// prints them). Without it no one follows the logs: the API reads
+	// them from the files.
+	Logs func(pod *corev1.Pod, container string, e crilog.Entry)
 	// Now is the clock; tests may replace it. Defaults to time.Now.
 	Now func() time.Time
 	// Shutdown, when closed, makes the worker return at once and leave its

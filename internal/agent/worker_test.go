@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"peapod/internal/crilog"
 	"peapod/internal/registry"
 	"peapod/internal/runtime/runtimetest"
 )
@@ -30,8 +29,6 @@ func (r *recorder) Status(pod *corev1.Pod) {
 	defer r.mu.Unlock()
 	r.statuses = append(r.statuses, *pod.Status.DeepCopy())
 }
-
-func (r *recorder) Log(*corev1.Pod, string, crilog.Entry) {}
 
 func (r *recorder) Event(_ *corev1.Pod, container, _, reason, message string) {
 	r.mu.Lock()

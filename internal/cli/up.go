@@ -145,6 +145,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, s Streams) error {
 		SeccompDir: filepath.Join(g.root, "seccomp"),
 		Pull:       f.pull,
 		Reporter:   reporter,
+		Logs:       rep.Log,
 		Objects:    &agent.StaticObjects{ConfigMaps: objs.ConfigMaps, Secrets: objs.Secrets, Services: objs.Services},
 		Network:    podNet,
 		ClusterDNS: nameservers,

@@ -9,15 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"peapod/internal/crilog"
 )
 
 // Reporter is the node agent's reporter (agent.Reporter), which a
 // Recorder wraps.
 type Reporter interface {
 	Status(pod *corev1.Pod)
-	Log(pod *corev1.Pod, container string, e crilog.Entry)
 	Event(pod *corev1.Pod, container, eventType, reason, message string)
 }
 
@@ -72,13 +69,6 @@ func (r *Recorder) Status(pod *corev1.Pod) {
 	}
 	if r.Next != nil {
 		r.Next.Status(pod)
-	}
-}
-
-// Log implements Reporter.
-func (r *Recorder) Log(pod *corev1.Pod, container string, e crilog.Entry) {
-	if r.Next != nil {
-		r.Next.Log(pod, container, e)
 	}
 }
 
