@@ -63,6 +63,9 @@ type Runtime struct {
 	// changes: listing one sandbox's containers then reads only their
 	// metadata, not every container's on the node.
 	sandboxOf sync.Map
+	// stopped holds the IDs of the sandboxes this process stopped, so
+	// that their removal does not walk their cgroups for processes again.
+	stopped sync.Map
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)

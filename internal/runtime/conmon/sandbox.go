@@ -294,14 +294,19 @@ func (r *Runtime) StopSandbox(ctx context.Context, id string) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stop sandbox %s: %w", id, err)
 	}
+	r.stopped.Store(id, true)
 	return nil
 }
 
 // RemoveSandbox stops the sandbox and removes the pod cgroup and the
 // sandbox's directory.
 func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
-	if err := r.StopSandbox(ctx, id); err != nil {
-		return fmt.Errorf("remove sandbox: %w", err)
+	// The mark goes now: should the removal fail, its retry kills again.
+	if _, stopped := r.stopped.LoadAndDelete(id); !stopped {
+		if err := r.StopSandbox(ctx, id); err != nil {
+			return fmt.Errorf("remove sandbox: %w", err)
+		}
+		r.stopped.Delete(id)
 	}
 	if err := r.removeCgroup(r.podCgroup(id)); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
