@@ -128,9 +128,9 @@ func (w *worker) cleanup() error {
 //
 // Once the containers have exited the sandbox is stopped first: its
 // namespaces unpinned, the kernel frees the network namespace and the
-// pod's veth with it in the background, so the network DEL only releases
-// the address and hostPort rules (the bridge plugin skips the namespace it
-// cannot enter; without ipMasq it has nothing else there), and it runs
+// pod's veth with it in the background, so the network DEL, which then
+// goes without a namespace, only releases the address and hostPort rules
+// (without ipMasq the bridge plugin has nothing else to undo), and it runs
 // beside the containers' removal. Nothing goes after a container that could
 // not be removed: the next collection tries again, and the sandbox is still
 // listed for it.

@@ -30,8 +30,9 @@ type Runtime interface {
 	// StopSandbox ends the infra process, if any, and whatever else is
 	// left in the pod cgroup, and releases the namespaces: a network
 	// namespace goes with its interfaces once nothing holds it. The
-	// sandbox stays listed until RemoveSandbox. Its containers must have
-	// exited. Stopping twice, or an unknown ID, is fine.
+	// sandbox stays listed until RemoveSandbox. None of its containers may
+	// be running (a created one's process is killed). Stopping twice, or
+	// an unknown ID, is fine.
 	StopSandbox(ctx context.Context, id string) error
 	// RemoveSandbox stops the sandbox and removes it and its cgroup. All
 	// containers of the sandbox must have been removed first.

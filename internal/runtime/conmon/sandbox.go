@@ -270,8 +270,8 @@ func bindNS(src, target string) error {
 }
 
 // StopSandbox ends the infra process and any process left in the pod
-// cgroup (its containers were stopped: such a process belongs to none the
-// runtime knows, their state was lost, and would hold the namespaces and
+// cgroup (a created container's init, still waiting for its start; one of
+// a container whose state was lost, which would hold the namespaces and
 // the cgroup for ever), then unpins the namespaces. The kernel removes a
 // network namespace's interfaces when it frees it, in the background and
 // in batches, so a pod's veth need not be deleted one by one on the way
