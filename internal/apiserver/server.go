@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	endpointsmetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	endpointsmetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/rest"
 

@@ -2,16 +2,9 @@ package kubeletapi
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 
 	"peapod/internal/podconnect"
+	"peapod/internal/testenv"
 )
 
 // streams answers from memory: a log per container, an echo for exec.
@@ -48,41 +42,27 @@ func (s *streams) PortForward(context.Context, *corev1.Pod, int32, io.ReadWriteC
 	return nil
 }
 
-// authority makes a CA and client certificates it signs.
-type authority struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newAuthority(t *testing.T) *authority {
+// newAuthority is a CA of the test's own, which signs API server clients.
+func newAuthority(t *testing.T) *testenv.CA {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := testenv.NewCA("ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return ca
 }
 
-func (a *authority) client(t *testing.T) tls.Certificate {
+// client is a certificate of ca's for kube-apiserver's kubelet client.
+func client(t *testing.T, ca *testenv.CA) tls.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	c, err := ca.Issue("kube-apiserver-kubelet-client", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }
 
-func startServer(t *testing.T, ca *authority, st *streams) *Server {
+func startServer(t *testing.T, ca *testenv.CA, st *streams) *Server {
 	t.Helper()
 	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "uid-1"},
@@ -99,7 +79,7 @@ func startServer(t *testing.T, ca *authority, st *streams) *Server {
 		}
 		return corelisters.NewPodLister(idx).Pods(ns).Get(name)
 	}
-	s, err := Start(Config{Addr: "127.0.0.1:0", ClientCA: ca.pem, CertDir: t.TempDir(), Hosts: []string{"127.0.0.1"},
+	s, err := Start(Config{Addr: "127.0.0.1:0", ClientCA: ca.PEM(), CertDir: t.TempDir(), Hosts: []string{"127.0.0.1"},
 		NodeName: "n", Pods: corelisters.NewPodLister(idx), GetPod: get, Streams: podconnect.Handler{Node: st}})
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +105,8 @@ func TestServer_OnlyTheClientCAsCertificates(t *testing.T) {
 		ok    bool
 	}{
 		{"no certificate: refused", nil, false},
-		{"a certificate of another CA: refused", []tls.Certificate{newAuthority(t).client(t)}, false},
-		{"the client CA's certificate: answered", []tls.Certificate{ca.client(t)}, true},
+		{"a certificate of another CA: refused", []tls.Certificate{client(t, newAuthority(t))}, false},
+		{"the client CA's certificate: answered", []tls.Certificate{client(t, ca)}, true},
 	} {
 		resp, err := httpsClient(tc.certs...).Get(u)
 		if err == nil {
@@ -146,7 +126,7 @@ func TestServer_KubeletURLs(t *testing.T) {
 	ca := newAuthority(t)
 	st := &streams{}
 	s := startServer(t, ca, st)
-	c := httpsClient(ca.client(t))
+	c := httpsClient(client(t, ca))
 	base := "https://" + s.Addr().String()
 	for _, tc := range []struct {
 		name, method, path string

@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"peapod/internal/testenv"
 )
 
 // Config says where the binaries are and how the cluster is laid out.
@@ -46,7 +48,7 @@ type Config struct {
 // Cluster is a running control plane.
 type Cluster struct {
 	cfg    Config
-	ca     *authority
+	ca     *testenv.CA
 	server string // https://127.0.0.1:PORT
 	procs  []*exec.Cmd
 	// AdminKubeconfig is system:masters' (kubectl's).
@@ -88,14 +90,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		{"controller-manager", "system:kube-controller-manager", nil},
 		{"scheduler", "system:kube-scheduler", nil},
 	} {
-		if err := ca.issue(pki, cert.name, cert.cn, cert.groups); err != nil {
+		if err := issue(ca, pki, cert.name, cert.cn, cert.groups); err != nil {
 			return nil, err
 		}
 		if err := c.writeKubeconfig(cert.name); err != nil {
 			return nil, err
 		}
 	}
-	if err := ca.issue(pki, "apiserver", "kube-apiserver", nil, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"); err != nil {
+	if err := issue(ca, pki, "apiserver", "kube-apiserver", nil, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"); err != nil {
 		return nil, err
 	}
 	if err := serviceAccountKeys(pki); err != nil {
@@ -161,7 +163,7 @@ func (c *Cluster) CACert() string { return filepath.Join(c.cfg.Dir, "pki", "ca.c
 // system:nodes, what the node authorizer knows) and returns its path.
 func (c *Cluster) NodeKubeconfig(name string) (string, error) {
 	base := "node-" + name
-	if err := c.ca.issue(filepath.Join(c.cfg.Dir, "pki"), base, "system:node:"+name, []string{"system:nodes"}); err != nil {
+	if err := issue(c.ca, filepath.Join(c.cfg.Dir, "pki"), base, "system:node:"+name, []string{"system:nodes"}); err != nil {
 		return "", err
 	}
 	return filepath.Join(c.cfg.Dir, base+".kubeconfig"), c.writeKubeconfig(base)
@@ -172,11 +174,7 @@ func (c *Cluster) NodeKubeconfig(name string) (string, error) {
 // certificate, and such requests are approved), and writes the kubeconfig
 // that holds it, as kubeadm join's.
 func (c *Cluster) BootstrapKubeconfig(ctx context.Context) (string, error) {
-	cfg, err := c.admin()
-	if err != nil {
-		return "", err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := c.adminClient()
 	if err != nil {
 		return "", err
 	}
@@ -266,6 +264,14 @@ func (c *Cluster) admin() (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig)
 }
 
+func (c *Cluster) adminClient() (kubernetes.Interface, error) {
+	cfg, err := c.admin()
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
 // waitReady polls /readyz as the admin until it answers 200.
 func (c *Cluster) waitReady(ctx context.Context) error {
 	cfg, err := c.admin()
@@ -297,11 +303,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // grantNodeProxier gives the nodes kube-proxy's rights: a peapod agent
 // stands in for kube-proxy (Services' rules and the cluster DNS).
 func (c *Cluster) grantNodeProxier(ctx context.Context) error {
-	cfg, err := c.admin()
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := c.adminClient()
 	if err != nil {
 		return err
 	}

@@ -2,87 +2,35 @@ package kubecluster
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"peapod/internal/testenv"
 )
 
-// authority is the cluster's one CA: it signs the API server's serving
-// certificate and every client's, as kubeadm's ca.crt.
-type authority struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func newAuthority(dir string) (*authority, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// newAuthority makes the cluster's one CA, which signs the API server's
+// serving certificate and every client's (kubeadm's ca.crt), and writes
+// it to <dir>/ca.crt and ca.key.
+func newAuthority(dir string) (*testenv.CA, error) {
+	ca, err := testenv.NewCA("peapod-test-cluster-ca")
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "peapod-test-cluster-ca"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	ca := &authority{cert: cert, key: key}
-	return ca, writePair(dir, "ca", der, key)
+	return ca, writePair(dir, "ca", ca.Cert.Raw, ca.Key)
 }
 
 // issue writes <dir>/<name>.crt and .key: a client certificate for cn in
 // groups, or a serving one for hosts when any are given.
-func (ca *authority) issue(dir, name, cn string, groups []string, hosts ...string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func issue(ca *testenv.CA, dir, name, cn string, groups []string, hosts ...string) error {
+	c, err := ca.Issue(cn, groups, hosts...)
 	if err != nil {
 		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn, Organization: groups},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if len(hosts) > 0 {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		for _, h := range hosts {
-			if ip := net.ParseIP(h); ip != nil {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			} else {
-				tmpl.DNSNames = append(tmpl.DNSNames, h)
-			}
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return err
-	}
-	return writePair(dir, name, der, key)
+	return writePair(dir, name, c.Certificate[0], c.PrivateKey.(crypto.Signer))
 }
 
 func writePair(dir, name string, der []byte, key crypto.Signer) error {
