@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -165,17 +165,16 @@ func reapForeign(depth int) {
 	}
 }
 
-// children lists the PIDs whose parent is one of our threads.
+// children lists the children of our main thread. An orphan is handed to
+// the subreaper's first live thread, the main one (the kernel's
+// find_alive_thread; Go never ends it), so every foreign zombie is among
+// them; what the other threads forked (os/exec's children) is not read.
 func children() []int {
-	files, _ := filepath.Glob("/proc/self/task/*/children")
-	var pids []int
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err == nil {
-			pids = append(pids, parsePids(b)...)
-		}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/children", os.Getpid()))
+	if err != nil {
+		return nil
 	}
-	return pids
+	return parsePids(b)
 }
 
 // parsePids parses a space-separated PID list (/proc/.../children).
