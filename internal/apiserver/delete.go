@@ -79,7 +79,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 }
 
 func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *request) {
-	pred, err := s.selectors(r, q.res)
+	pred, name, err := s.selectors(r, q.res)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 		s.writeError(w, err)
 		return
 	}
-	list, err := s.store.List(r.Context(), q.res.prefix(q.namespace), store.ListOptions{Predicate: pred})
+	list, err := s.store.List(r.Context(), q.listPrefix(name), store.ListOptions{Predicate: pred})
 	if err != nil {
 		s.writeError(w, err)
 		return

@@ -49,7 +49,7 @@ func FuzzSelectors(f *testing.F) {
 	res := srv.byGVR[corev1.SchemeGroupVersion.WithResource("pods")]
 	f.Fuzz(func(t *testing.T, ls, fs string) {
 		req := httptest.NewRequest("GET", "/api/v1/pods?labelSelector="+url.QueryEscape(ls)+"&fieldSelector="+url.QueryEscape(fs), nil)
-		pred, err := srv.selectors(req, res)
+		pred, _, err := srv.selectors(req, res)
 		if err == nil && pred != nil {
 			pred(testPod("web"))
 		}

@@ -34,24 +34,26 @@ func (s *Server) fields(res *resource, obj runtime.Object) fields.Set {
 	return set
 }
 
-// selectors parses labelSelector and fieldSelector into a predicate.
-func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object) bool, error) {
+// selectors parses labelSelector and fieldSelector into a predicate, and
+// the one name the field selector asks for, if it asks for one.
+func (s *Server) selectors(r *http.Request, res *resource) (pred func(runtime.Object) bool, name string, err error) {
 	q := r.URL.Query()
 	ls, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
+		return nil, "", apierrors.NewBadRequest(err.Error())
 	}
 	fs, err := fields.ParseSelector(q.Get("fieldSelector"))
 	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
+		return nil, "", apierrors.NewBadRequest(err.Error())
 	}
 	for _, req := range fs.Requirements() {
 		if !res.SupportsField(req.Field) {
-			return nil, badRequestf("field label not supported: %s", req.Field)
+			return nil, "", badRequestf("field label not supported: %s", req.Field)
 		}
 	}
+	name, _ = fs.RequiresExactMatch("metadata.name")
 	if ls.Empty() && fs.Empty() {
-		return nil, nil
+		return nil, name, nil
 	}
 	return func(obj runtime.Object) bool {
 		m, err := meta.Accessor(obj)
@@ -59,20 +61,17 @@ func (s *Server) selectors(r *http.Request, res *resource) (func(runtime.Object)
 			return false
 		}
 		return ls.Matches(labels.Set(m.GetLabels())) && fs.Matches(s.fields(res, obj))
-	}, nil
+	}, name, nil
 }
 
-// listPrefix is where a list reads: with a field selector on one name, as
-// kube-apiserver's registry does, from that object's key on, not every
-// object of the namespace (kubectl wait lists each object it waits for).
-// The keys it also meets (of names it is a prefix of) the predicate drops.
-func listPrefix(r *http.Request, q *request) string {
-	if !q.res.Namespaced || q.namespace != "" {
-		if fs, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector")); err == nil {
-			if name, ok := fs.RequiresExactMatch("metadata.name"); ok {
-				return q.res.key(q.namespace, name)
-			}
-		}
+// listPrefix is where a list of the objects named name ("" for any)
+// reads: with one name, as kube-apiserver's registry does, from that
+// object's key on, not every object of the namespace (kubectl wait lists
+// each object it waits for). The keys it also meets (of names it is a
+// prefix of) the predicate drops.
+func (q *request) listPrefix(name string) string {
+	if name != "" && (!q.res.Namespaced || q.namespace != "") {
+		return q.res.key(q.namespace, name)
 	}
 	return q.res.prefix(q.namespace)
 }
@@ -133,7 +132,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, err)
 		return
 	}
-	pred, err := s.selectors(r, q.res)
+	pred, name, err := s.selectors(r, q.res)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -145,7 +144,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 			return
 		}
 	}
-	res, err := s.store.List(r.Context(), listPrefix(r, q), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
+	res, err := s.store.List(r.Context(), q.listPrefix(name), store.ListOptions{Limit: limit, Continue: r.URL.Query().Get("continue"), Predicate: pred})
 	if err != nil {
 		s.writeError(w, err)
 		return

@@ -253,6 +253,16 @@ func TestServer_CRUDSelectorsPaging(t *testing.T) {
 	if _, err := pods.Get(ctx, out.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("dry run stored: %v", err)
 	}
+	// A collection of one name, deleted from that key on: only it goes.
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: "metadata.name=a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "ab", metav1.GetOptions{}); err != nil {
+		t.Errorf("deleting the collection of name a took ab too: %v", err)
+	}
+	if a, err := pods.Get(ctx, "a", metav1.GetOptions{}); !apierrors.IsNotFound(err) && (err != nil || a.DeletionTimestamp == nil) {
+		t.Errorf("the collection of name a: a is still there (%v)", err)
+	}
 }
 
 func TestServer_StatusSubresource(t *testing.T) {

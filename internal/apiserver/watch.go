@@ -24,7 +24,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request) {
 		s.writeError(w, err)
 		return
 	}
-	pred, err := s.selectors(r, q.res)
+	pred, _, err := s.selectors(r, q.res)
 	if err != nil {
 		s.writeError(w, err)
 		return
