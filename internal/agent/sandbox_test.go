@@ -46,9 +46,9 @@ func (d *detachRecorder) HostIP() net.IP { return net.IPv4(10, 0, 0, 1) }
 func TestTearDown_StopsTheSandboxBeforeTheNetworkDEL(t *testing.T) {
 	ctx := context.Background()
 	rt := runtimetest.NewFake()
-	net := &detachRecorder{rt: rt}
+	podNet := &detachRecorder{rt: rt}
 	dir := t.TempDir()
-	cfg := Config{Runtime: rt, Network: net, PodsDir: dir}
+	cfg := Config{Runtime: rt, Network: podNet, PodsDir: dir}
 	sb, err := rt.CreateSandbox(ctx, runtime.SandboxSpec{ID: "sb1", Name: "p", Namespace: "default", UID: "u1"})
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +68,8 @@ func TestTearDown_StopsTheSandboxBeforeTheNetworkDEL(t *testing.T) {
 	if err := TearDown(ctx, cfg, sb); err != nil {
 		t.Fatalf("TearDown: %v", err)
 	}
-	if len(net.stopped) != 1 || !net.stopped[0] {
-		t.Errorf("Detach calls saw the sandbox stopped: %v, want [true]", net.stopped)
+	if len(podNet.stopped) != 1 || !podNet.stopped[0] {
+		t.Errorf("Detach calls saw the sandbox stopped: %v, want [true]", podNet.stopped)
 	}
 	if left, _ := rt.ListContainers(ctx, sb.ID); len(left) != 0 {
 		t.Errorf("%d containers left after TearDown", len(left))
@@ -105,8 +105,8 @@ func TestWorker_AttachesWhileTheVolumesAreSetUp(t *testing.T) {
 	rt := runtimetest.NewFake()
 	pod := scriptedPod(corev1.RestartPolicyNever, map[string]string{runtimetest.LabelRunFor + ".main": "0s"}, nil, []corev1.Container{ctr("main")})
 	pod.Spec.Volumes = []corev1.Volume{{Name: "www", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-	net := &volumeWaiter{detachRecorder: detachRecorder{rt: rt}, volume: filepath.Join(volume.Dir(filepath.Join(dir, "pods", string(pod.UID))), "kubernetes.io~empty-dir", "www")}
-	cfg := Config{Runtime: rt, Network: net, Images: fakeImages{}, PodsDir: dir + "/pods", LogsDir: dir + "/logs", Pull: PullMissing, Reporter: rec}
+	podNet := &volumeWaiter{detachRecorder: detachRecorder{rt: rt}, volume: filepath.Join(volume.Dir(filepath.Join(dir, "pods", string(pod.UID))), "kubernetes.io~empty-dir", "www")}
+	cfg := Config{Runtime: rt, Network: podNet, Images: fakeImages{}, PodsDir: dir + "/pods", LogsDir: dir + "/logs", Pull: PullMissing, Reporter: rec}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := Run(ctx, cfg, pod, nil); err != nil {
