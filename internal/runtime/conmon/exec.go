@@ -92,12 +92,24 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	}
 	// Kill the process, not crun: crun then reaps it and exits. Were
 	// crun killed first, the process would be orphaned to us (subreaper)
-	// and, unreaped, keep the container's init from ever exiting.
+	// and, unreaped, keep the container's init from ever exiting; so
+	// would, before the PID file is written, crun's helper that joins the
+	// container, a zombie of our own PID namespace that the foreign
+	// reaper leaves to os/exec. So the PID file is waited for a moment.
 	cmd.Cancel = func() error {
-		if pid, err := readPid(pidFile); err == nil {
-			return unix.Kill(pid, unix.SIGKILL)
+		deadline := time.Now().Add(execPidFileWait)
+		for {
+			if pid, err := readPid(pidFile); err == nil {
+				return unix.Kill(pid, unix.SIGKILL)
+			}
+			if cmd.Process.Signal(unix.Signal(0)) != nil {
+				return nil // crun ended by itself and was waited for
+			}
+			if time.Now().After(deadline) {
+				return cmd.Process.Kill()
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
-		return cmd.Process.Kill()
 	}
 	// A killed process may leave its stdio copiers waiting on a writer
 	// that some grandchild still holds.
@@ -126,6 +138,11 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	}
 	return 0, nil
 }
+
+// execPidFileWait bounds how long a cancelled exec waits for the runtime
+// to name the process before the runtime itself is killed; crun writes the
+// file within milliseconds of its start.
+const execPidFileWait = time.Second
 
 // initialSizeWait bounds the wait for a terminal client's first size,
 // which clients send as soon as the stream is up.

@@ -135,3 +135,55 @@ func threads(t *testing.T) int {
 	t.Fatal("no Threads: line")
 	return 0
 }
+
+// An exec cancelled while the OCI runtime is still joining the container
+// must leave nothing behind: were the runtime killed before it wrote the
+// process's PID file, its helper child in our own PID namespace would be
+// orphaned to us and stay a zombie (the foreign reaper leaves processes of
+// our namespace to os/exec).
+func TestIntegration_CancelledExecLeavesNoZombie(t *testing.T) {
+	e := newEnv(t)
+	sb := e.sandbox(t, "cancelled")
+	id := e.run(t, e.spec(sb.ID, "c", "sleep", "1000"))
+	before := ourChildren(t)
+	for i := range 40 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = e.rt.Exec(ctx, runtime.ExecRequest{ID: id, Cmd: []string{"sleep", "1000"}})
+		}()
+		// Cancel at every moment of the runtime's first milliseconds.
+		time.Sleep(time.Duration(i%20) * time.Millisecond / 2)
+		cancel()
+		<-done
+	}
+	var left []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left = left[:0]
+		for pid, comm := range ourChildren(t) {
+			if _, old := before[pid]; !old && comm != "conmon" {
+				left = append(left, strconv.Itoa(pid)+" "+comm+" "+procState(pid))
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("cancelled execs left children behind: %v", left)
+	}
+}
+
+// procState is the State: line of a process's status.
+func procState(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "State:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "gone"
+}
