@@ -164,25 +164,27 @@ func parseCIDR(s string) (*net.IPNet, net.IP, error) {
 
 // checkOverlap refuses a pod CIDR that an interface other than the bridge
 // already has an address in (podman's cni-podman0 uses 10.88.0.0/16 too):
-// the kernel would route pod traffic to whichever it met first.
+// the kernel would route pod traffic to whichever it met first. One dump
+// of every address, not one per link: a node with a hundred pods has a
+// hundred host-side veths.
 func checkOverlap(subnet *net.IPNet, bridge string) error {
-	links, err := netlink.LinkList()
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
-	for _, l := range links {
-		if l.Attrs().Name == bridge {
+	own := -1
+	if l, err := netlink.LinkByName(bridge); err == nil {
+		own = l.Attrs().Index
+	}
+	for _, a := range addrs {
+		if a.LinkIndex == own || !(subnet.Contains(a.IP) || a.IPNet.Contains(subnet.IP)) {
 			continue
 		}
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
-		if err != nil {
-			continue
+		name := fmt.Sprintf("interface %d", a.LinkIndex)
+		if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
+			name = l.Attrs().Name
 		}
-		for _, a := range addrs {
-			if subnet.Contains(a.IP) || a.IPNet.Contains(subnet.IP) {
-				return fmt.Errorf("pod network: pod CIDR %s overlaps %s on %s; choose another with --pod-cidr", subnet, a.IPNet, l.Attrs().Name)
-			}
-		}
+		return fmt.Errorf("pod network: pod CIDR %s overlaps %s on %s; choose another with --pod-cidr", subnet, a.IPNet, name)
 	}
 	return nil
 }

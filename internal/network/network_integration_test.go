@@ -336,3 +336,53 @@ func TestNetwork_Timing(t *testing.T) {
 	slices.Sort(del)
 	t.Logf("attach median %v (min %v max %v); detach median %v (min %v max %v)", add[10], add[0], add[19], del[10], del[0], del[19])
 }
+
+// A pod CIDR that another interface has an address in is refused, naming
+// the interface; the bridge's own address is not a clash. In a network
+// namespace of the test's own.
+func TestIntegration_CheckOverlap(t *testing.T) {
+	netns, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = netns.Close()
+		_ = testutils.UnmountNS(netns)
+	}()
+	err = netns.Do(func(ns.NetNS) error {
+		for _, l := range []struct{ name, addr string }{{"other0", "10.97.3.1/24"}, {"br-own", "10.98.0.1/24"}} {
+			link := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: l.name}}
+			if err := netlink.LinkAdd(link); err != nil {
+				return err
+			}
+			a, err := netlink.ParseAddr(l.addr)
+			if err != nil {
+				return err
+			}
+			if err := netlink.AddrAdd(link, a); err != nil {
+				return err
+			}
+		}
+		for _, c := range []struct {
+			name, cidr, want string // want: "" for no error, else a substring
+		}{
+			{"inside another's network", "10.97.3.0/25", "overlaps 10.97.3.1/24 on other0"},
+			{"around another's network", "10.97.0.0/16", "on other0"},
+			{"the bridge's own address", "10.98.0.0/24", ""},
+			{"apart from every address", "10.96.0.0/24", ""},
+		} {
+			_, subnet, _ := net.ParseCIDR(c.cidr)
+			err := checkOverlap(subnet, "br-own")
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("%s: %v", c.name, err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
