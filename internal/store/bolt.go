@@ -63,6 +63,7 @@ type Bolt struct {
 	histNext    int
 	histFull    bool
 	watchers    map[*watcher]struct{}
+	decoded     decoded
 }
 
 type event struct {
@@ -304,19 +305,33 @@ func (s *Bolt) Create(_ context.Context, key string, obj runtime.Object) (runtim
 
 // Get reads one object.
 func (s *Bolt) Get(_ context.Context, key string) (runtime.Object, error) {
+	obj, _, err := s.get(key)
+	return obj, err
+}
+
+// get reads one object and the bytes it was stored as.
+func (s *Bolt) get(key string) (runtime.Object, []byte, error) {
 	var data []byte
+	var obj runtime.Object
 	err := s.db.View(func(tx *bolt.Tx) error {
-		data = bytes.Clone(tx.Bucket(objectsBucket).Get([]byte(key)))
+		v := tx.Bucket(objectsBucket).Get([]byte(key))
+		if obj, data = s.decoded.get(key, v); obj == nil {
+			data = bytes.Clone(v)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if data == nil {
 		gr, name := groupResource(key)
-		return nil, apierrors.NewNotFound(gr, name)
+		return nil, nil, apierrors.NewNotFound(gr, name)
 	}
-	return s.decode(data)
+	if obj != nil {
+		return obj, data, nil
+	}
+	obj, err = s.decode(data)
+	return obj, data, err
 }
 
 // continueToken is the API server's continue format: the resourceVersion
@@ -390,7 +405,7 @@ func (s *Bolt) Update(ctx context.Context, key string, tryUpdate func(current ru
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cur, err := s.Get(ctx, key)
+		cur, read, err := s.get(key)
 		if err != nil {
 			return nil, err
 		}
@@ -419,16 +434,14 @@ func (s *Bolt) Update(ctx context.Context, key string, tryUpdate func(current ru
 				gr, name := groupResource(key)
 				return nil, apierrors.NewNotFound(gr, name)
 			}
-			old, err := s.decode(stored)
-			if err != nil {
-				return nil, err
-			}
-			if om, _ := meta.Accessor(old); om == nil || om.GetResourceVersion() != curRV {
+			// Every write stores a new resourceVersion, so the object is
+			// unchanged since it was read if and only if its bytes are.
+			if !bytes.Equal(stored, read) {
 				conflict = true
 				return nil, nil
 			}
 			if bytes.Equal(stored, data) {
-				out = old
+				out = cur
 				return nil, nil
 			}
 			if err := setRV(next, rv); err != nil {
@@ -441,7 +454,9 @@ func (s *Bolt) Update(ctx context.Context, key string, tryUpdate func(current ru
 				return nil, err
 			}
 			out = next
-			return &event{typ: watch.Modified, key: key, obj: next.DeepCopyObject()}, nil
+			kept := next.DeepCopyObject() // the event's, and the next read's
+			s.decoded.put(key, data, kept)
+			return &event{typ: watch.Modified, key: key, obj: kept}, nil
 		})
 		if err != nil {
 			return nil, err
@@ -468,9 +483,12 @@ func (s *Bolt) Delete(_ context.Context, key string, precheck func(current runti
 			gr, name := groupResource(key)
 			return nil, apierrors.NewNotFound(gr, name)
 		}
-		cur, err := s.decode(stored)
-		if err != nil {
-			return nil, err
+		cur, _ := s.decoded.get(key, stored)
+		if cur == nil {
+			var err error
+			if cur, err = s.decode(stored); err != nil {
+				return nil, err
+			}
 		}
 		if precheck != nil {
 			if err := precheck(cur.DeepCopyObject()); err != nil {
@@ -480,6 +498,7 @@ func (s *Bolt) Delete(_ context.Context, key string, precheck func(current runti
 		if err := b.Delete([]byte(key)); err != nil {
 			return nil, err
 		}
+		s.decoded.forget(key)
 		if err := setRV(cur, rv); err != nil {
 			return nil, err
 		}

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-func openTest(t *testing.T, path string, history int) *Bolt {
+func openTest(t testing.TB, path string, history int) *Bolt {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "db")
@@ -341,5 +341,63 @@ func TestBolt_GroupCommit(t *testing.T) {
 	l, err := s.List(ctx, "/configmaps/", ListOptions{})
 	if err != nil || len(l.Items) != n+1 {
 		t.Fatalf("list: %d items, %v; want %d", len(l.Items), err, n+1)
+	}
+}
+
+// Reads after an update are served from the object the update kept, as
+// copies: what a caller does to one never reaches the store, the next
+// reader, the returned object or a watcher.
+func TestBolt_ReadsAfterAnUpdateAreCopies(t *testing.T) {
+	s := openTest(t, "", 0)
+	ctx := context.Background()
+	k := key("a", "x")
+	if _, err := s.Create(ctx, k, cm("a", "x")); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Watch(ctx, k, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Update(ctx, k, func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.ConfigMap).Data["a"] = "2"
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.(*corev1.ConfigMap).Data["a"] = "returned"
+	for i := range 2 {
+		got, err := s.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := got.(*corev1.ConfigMap)
+		if c.Data["a"] != "2" || c.ResourceVersion != "2" {
+			t.Fatalf("read %d: data %v rv %s, want a=2 at rv 2", i, c.Data, c.ResourceVersion)
+		}
+		c.Data["a"] = "changed by reader"
+	}
+	if ev := next(t, ch); ev.Object.(*corev1.ConfigMap).Data["a"] != "2" {
+		t.Errorf("watcher got %v", ev.Object.(*corev1.ConfigMap).Data)
+	}
+	// A second update starts from the stored object, not a reader's copy.
+	out, err = s.Update(ctx, k, func(cur runtime.Object) (runtime.Object, error) {
+		if v := cur.(*corev1.ConfigMap).Data["a"]; v != "2" {
+			t.Errorf("update read a=%s", v)
+		}
+		cur.(*corev1.ConfigMap).Data["b"] = "3"
+		return cur, nil
+	})
+	if err != nil || out.(*corev1.ConfigMap).ResourceVersion != "3" {
+		t.Fatalf("second update: %v %v", out, err)
+	}
+	if _, err := s.Delete(ctx, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, k); !apierrors.IsNotFound(err) {
+		t.Errorf("read after delete: %v", err)
+	}
+	if len(s.decoded.m) != 0 {
+		t.Errorf("a deleted object is still kept: %v", s.decoded.m)
 	}
 }
