@@ -2,11 +2,13 @@ package apiserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -62,14 +64,37 @@ func (s *Server) clientCert(r *http.Request) *x509.Certificate {
 		return nil
 	}
 	certs := r.TLS.PeerCertificates
+	key := chainKey(certs)
+	if until, ok := s.pki.verified.Load(key); ok && time.Now().Before(until.(time.Time)) {
+		return certs[0]
+	}
 	opts := x509.VerifyOptions{Roots: s.pki.pool, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	if _, err := certs[0].Verify(opts); err != nil {
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
 		return nil
 	}
+	until := certs[0].NotAfter
+	for _, c := range chains[0] {
+		if c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+	}
+	s.pki.verified.Store(key, until)
 	return certs[0]
+}
+
+// chainKey identifies a presented certificate chain.
+func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // verb is the authorization verb of a request on q.
