@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,14 +266,15 @@ func (r *Runtime) loadMeta(id string) (*meta, error) {
 	if validID(id) != nil {
 		return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
 	}
-	var m meta
-	if err := readJSON(filepath.Join(r.containerDir(id), metaFile), &m); err != nil {
+	m, err := r.metas.read(filepath.Join(r.containerDir(id), metaFile))
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
 		}
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	return &m, nil
+	c := *m // callers change the copy's own fields (StartedAt)
+	return &c, nil
 }
 
 // ociState is the part of "<runtime> state" we read.
@@ -296,7 +298,7 @@ func (r *Runtime) status(ctx context.Context, m *meta) (*runtime.ContainerStatus
 	st := &runtime.ContainerStatus{
 		ID: m.ID, SandboxID: m.Spec.SandboxID, Name: m.Spec.Name, Attempt: m.Spec.Attempt,
 		Image: m.Spec.Image, ImageID: m.Spec.ImageID, CreatedAt: m.CreatedAt, StartedAt: m.StartedAt,
-		LogPath: m.Spec.LogPath, Labels: m.Spec.Labels,
+		LogPath: m.Spec.LogPath, Labels: maps.Clone(m.Spec.Labels),
 	}
 	if r.readExit(dir, st) {
 		return st, nil
@@ -537,6 +539,8 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		errs = append(errs, err)
 	} else {
 		r.sandboxOf.Delete(id)
+		r.metas.forget(filepath.Join(dir, metaFile))
+		r.configs.forget(filepath.Join(dir, "config.json"))
 	}
 	// conmon makes <socket dir>/<id> for the attach socket and leaves it.
 	if err := os.RemoveAll(filepath.Join(r.socketDir(), id)); err != nil {

@@ -35,11 +35,11 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		return 0, fmt.Errorf("exec in container %s: container is %s", req.ID, st.State)
 	}
 	dir := r.containerDir(req.ID)
-	var s specs.Spec
-	if err := readJSON(filepath.Join(dir, "config.json"), &s); err != nil {
+	s, err := r.configs.read(filepath.Join(dir, "config.json"))
+	if err != nil {
 		return 0, fmt.Errorf("exec in container %s: %w", req.ID, err)
 	}
-	p := *s.Process
+	p := *s.Process // a copy: s is shared
 	p.Args = req.Cmd
 	p.Env = append(append([]string(nil), p.Env...), req.Env...)
 	p.Terminal = req.Tty

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"peapod/internal/runtime"
@@ -66,6 +67,10 @@ type Runtime struct {
 	// stopped holds the IDs of the sandboxes this process stopped, so
 	// that their removal does not walk their cgroups for processes again.
 	stopped sync.Map
+	// metas and configs keep containers' meta.json and config.json
+	// decoded (decoded.go).
+	metas   decodedFiles[meta]
+	configs decodedFiles[specs.Spec]
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
