@@ -417,11 +417,20 @@ func (w *worker) readTerminationMessage(name string, attempt int32, st *runtime.
 }
 
 // target is what probes and hooks of container c's instance id act on.
+// As the kubelet's, network probes and hooks go to the pod IP from the
+// node (a server on the pod's loopback only is not reached); a pod without
+// an address is probed on its loopback, inside its network namespace.
 func (w *worker) target(c *corev1.Container, id string) probe.Target {
-	return probe.Target{
-		Runtime: w.cfg.Runtime, ContainerID: id, NetNS: w.sandbox.NetNS, Ports: c.Ports,
+	t := probe.Target{
+		Runtime: w.cfg.Runtime, ContainerID: id, Ports: c.Ports,
 		Container: c.Name, PodName: w.pod.Name, PodNamespace: w.pod.Namespace, PodUID: string(w.pod.UID),
 	}
+	if len(w.podIPs) > 0 {
+		t.Host = w.podIPs[0]
+	} else {
+		t.NetNS = w.sandbox.NetNS
+	}
+	return t
 }
 
 // publish recomputes the pod status and reports it if it changed.

@@ -86,7 +86,8 @@ spec:
 }
 
 // httpGet against busybox httpd (by port name, with a path) and tcpSocket
-// against nc, dialled inside the pod; a closed port stays unready.
+// against nc, dialled by the node to the pod IP as the kubelet's; a closed
+// port, and a server on the pod's loopback only, stay unready.
 func TestProbes_HTTPGetAndTCPSocket(t *testing.T) {
 	n := newNode(t)
 	_, errOut, _ := n.up(`
@@ -119,20 +120,34 @@ spec:
     readinessProbe:
       tcpSocket: {port: 9999}
       periodSeconds: 1
+  - name: loopback
+    image: busybox
+    command: ["nc", "-ll", "-s", "127.0.0.1", "-p", "9001", "-e", "true"]
+    readinessProbe:
+      tcpSocket: {port: 9001}
+      periodSeconds: 1
 `, "--timeout", "5s")
+	// The pod's address, in the node's /24, not its loopback.
+	podNet := strings.TrimSuffix(n.net.PodCIDR, "0/24")
 	for _, want := range []string{
 		"web: Running, ready",
 		"tcp: Running, ready",
 		"closed: Running, not ready",
+		"loopback: Running, not ready",
 		"net/web: Warning Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 404",
-		"net/closed: Warning Unhealthy: Readiness probe failed: dial tcp 127.0.0.1:9999: connect: connection refused",
+		"net/closed: Warning Unhealthy: Readiness probe failed: dial tcp " + podNet,
+		"net/loopback: Warning Unhealthy: Readiness probe failed: dial tcp " + podNet,
+		":9999: connect: connection refused",
+		":9001: connect: connection refused",
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if strings.Contains(errOut, "closed: Running, ready") {
-		t.Errorf("a container with a closed port turned ready:\n%s", errOut)
+	for _, c := range []string{"closed", "loopback"} {
+		if strings.Contains(errOut, c+": Running, ready") {
+			t.Errorf("%s turned ready:\n%s", c, errOut)
+		}
 	}
 }
 

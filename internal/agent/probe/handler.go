@@ -1,8 +1,8 @@
 // Package probe runs container probes and lifecycle hook handlers from the
 // node, as the kubelet's prober and lifecycle packages do: exec inside the
-// container through the runtime; httpGet, tcpSocket and grpc dialled from a
-// socket made in the pod's network namespace, so images need no curl or
-// nc. Manager runs each probe of a running container on its own timer and
+// container through the runtime; httpGet, tcpSocket and grpc dialled by
+// the node to the pod IP (or, for a pod without one, from a socket made in
+// its network namespace), so images need no curl or nc. Manager runs each probe of a running container on its own timer and
 // keeps the results the agent plans with.
 package probe
 
@@ -42,11 +42,11 @@ const maxBody = 10 << 10
 type Target struct {
 	Runtime     runtime.Runtime
 	ContainerID string
-	// NetNS is the path of the pod's network namespace; "" is the node's
-	// (hostNetwork).
+	// NetNS is the network namespace network handlers dial from: ""
+	// for the node's, where the kubelet's dial from.
 	NetNS string
-	// Host is the default host of httpGet/tcpSocket/grpc: the pod IP.
-	// Pods have only loopback for now, so "" means 127.0.0.1.
+	// Host is the default host of httpGet/tcpSocket/grpc: the pod IP;
+	// "" means 127.0.0.1 (of NetNS).
 	Host  string
 	Ports []corev1.ContainerPort
 	// Container and the pod's name, namespace and UID name the target in
@@ -179,7 +179,7 @@ func (t Target) httpRequest(ctx context.Context, get *corev1.HTTPGetAction) (*ht
 	return req, nil
 }
 
-// httpClient dials inside the pod and does not verify certificates, as
+// httpClient dials as t says (dial) and does not verify certificates, as
 // the kubelet's probes and hooks. timeout 0 means none beyond ctx.
 func (t Target) httpClient(timeout time.Duration) *http.Client {
 	return &http.Client{
