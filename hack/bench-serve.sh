@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out=_output/bench-serve
 rm -rf "$out" && mkdir -p "$out"
 # Build first so the compiler is not running during the measurements.
-go build -o "$out/peapod" ./cmd/peapod
+CGO_ENABLED=0 go build -o "$out/peapod" ./cmd/peapod # static, as make build
 go build -o "$out/benchserve" ./hack/benchserve
 # The bridge, nftables table and (empty) cgroup roots the runs make
 # outlive serve (it leaves them to the next one); they go at the end, unless

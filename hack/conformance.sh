@@ -19,7 +19,7 @@ cache=${CONFORMANCE_OUT:-$HOME/.cache/peapod-conformance}
 mkdir -p "$out"
 "$conf/build.sh" all
 "$conf/images.sh"
-go build -o "$out/peapod" ./cmd/peapod
+CGO_ENABLED=0 go build -o "$out/peapod" ./cmd/peapod # static, as make build
 runroot=/run/peapod-conformance
 peapod=("$out/peapod" --root "$out/root" --run-root "$runroot" --cgroup-root peapod-conformance
 	--pod-cidr 10.252.0.0/24 --bridge ppconf0 --nft-table peapod-conformance

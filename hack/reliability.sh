@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 out=_output/reliability
 mkdir -p "$out"
-go build -o "$out/peapod" ./cmd/peapod
+CGO_ENABLED=0 go build -o "$out/peapod" ./cmd/peapod # static, as make build
 go build -o "$out/reliability" ./hack/reliability
 # What serve keeps for its next start (bridge, table, cgroup roots) goes
 # at the end, unless pods were left behind by a failure.

@@ -61,7 +61,9 @@ var binDir string
 
 var buildOnce = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(binDir, "peapod")
-	if out, err := exec.Command("go", "build", "-o", bin, "peapod/cmd/peapod").CombinedOutput(); err != nil {
+	cmd := exec.Command("go", "build", "-o", bin, "peapod/cmd/peapod")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
