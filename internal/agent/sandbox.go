@@ -17,9 +17,10 @@ import (
 )
 
 // setUp creates the sandbox and starts its network attachment, which runs
-// while the volumes are set up (the bridge and IPAM plugins take tens of
-// milliseconds); networkReady takes its result and writes the managed
-// files, which hold the pod's IP. No container is created before that.
+// while the volumes are set up and the first container is created (the
+// bridge and IPAM plugins take tens of milliseconds, as much as a create);
+// networkReady takes its result and writes the pod's IP into the managed
+// files, in place, before any container starts.
 func (w *worker) setUp(ctx context.Context) error {
 	spec := w.pod.Spec
 	hostname, domain := podHostname(w.pod)
@@ -46,7 +47,10 @@ func (w *worker) setUp(ctx context.Context) error {
 	}
 	if n == nil || sb.HostNetwork {
 		w.podIPs = w.hostIPs
-		w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS)
+	}
+	// Without the IP yet, if it is still to come: a container created
+	// meanwhile mounts the files, which networkReady rewrites.
+	if w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS); err != nil || n == nil || sb.HostNetwork {
 		return err
 	}
 	ch := make(chan attachment, 1)
@@ -66,10 +70,11 @@ type attachment struct {
 }
 
 // networkReady waits for the attachment setUp started, if it has not yet,
-// and writes the pod's managed files with its IPs.
+// and writes the pod's managed files with its IPs; once it has failed, it
+// returns that failure.
 func (w *worker) networkReady(ctx context.Context) error {
 	if w.attached == nil {
-		return nil
+		return w.attachErr
 	}
 	var a attachment
 	select {
@@ -79,7 +84,8 @@ func (w *worker) networkReady(ctx context.Context) error {
 	}
 	w.attached = nil
 	if a.err != nil {
-		return fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, a.err)
+		w.attachErr = fmt.Errorf("pod %s/%s: %w", w.pod.Namespace, w.pod.Name, a.err)
+		return w.attachErr
 	}
 	w.podIPs = nil
 	for _, ip := range a.ips {

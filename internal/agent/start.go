@@ -85,6 +85,9 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 		return false
 	}
 
+	if usesPodIP(c) && w.networkReady(ctx) != nil {
+		return false // its environment holds the IP: the worker ends
+	}
 	attempt := 0
 	if o.Current != nil {
 		attempt = int(o.RestartCount) + 1
@@ -120,6 +123,12 @@ func (w *worker) tryStart(ctx context.Context, c *corev1.Container, s plan.Start
 		return false
 	}
 	w.containerEvent(c.Name, corev1.EventTypeNormal, "Created", "Created container "+c.Name)
+	// Created while the network was attached, it starts once the pod has
+	// its address (setUp).
+	if w.networkReady(ctx) != nil {
+		_ = w.cfg.Runtime.RemoveContainer(ctx, id)
+		return false // the worker ends
+	}
 	if err := w.cfg.Runtime.StartContainer(ctx, id); err != nil {
 		o.Waiting = &plan.Waiting{Reason: "RunContainerError", Message: err.Error()}
 		w.containerEvent(c.Name, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
@@ -274,4 +283,15 @@ func (w *worker) targetPIDNamespace(ctx context.Context, name string) (string, e
 		return "", fmt.Errorf("target container %q is not running", target)
 	}
 	return fmt.Sprintf("/proc/%d/ns/pid", st.Pid), nil
+}
+
+// usesPodIP says whether the container's environment takes the pod's IP
+// from the downward API, so it cannot be created before the IP is known.
+func usesPodIP(c *corev1.Container) bool {
+	for _, e := range c.Env {
+		if f := e.ValueFrom; f != nil && f.FieldRef != nil && (f.FieldRef.FieldPath == "status.podIP" || f.FieldRef.FieldPath == "status.podIPs") {
+			return true
+		}
+	}
+	return false
 }

@@ -164,8 +164,10 @@ type worker struct {
 	// first; empty without a Network.
 	podIPs, hostIPs []string
 	// attached delivers the network attachment setUp started, once;
-	// nil when there is none in flight (networkReady).
-	attached <-chan attachment
+	// nil when there is none in flight (networkReady). attachErr is why
+	// it failed, if it did.
+	attached  <-chan attachment
+	attachErr error
 	// seen is when the worker took the pod, for the pod start latency;
 	// zero once observed, or for an adopted pod (it started long ago).
 	seen time.Time
@@ -255,9 +257,6 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		if w.volumes == nil {
 			wake = plan.MountRetryAt(mountFailures, lastMountFailure)
 		}
-		if err := w.networkReady(ctx); err != nil {
-			return err
-		}
 		if w.refresh && w.volumes != nil {
 			w.refresh = false
 			if err := volume.Update(w.podDir(), w.pod, w.volumeSource()); err != nil {
@@ -304,6 +303,12 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) error {
 		wake = p.WakeAt
 		for _, s := range p.Start {
 			w.start(ctx, s)
+		}
+		// Taken here when no start took it: a failed attachment ends the
+		// worker (the node retries the pod), a good one gives the status
+		// its IP.
+		if err := w.networkReady(ctx); err != nil {
+			return err
 		}
 		w.publish()
 		if len(p.Start) > 0 {

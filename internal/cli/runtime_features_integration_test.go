@@ -129,6 +129,12 @@ spec:
 		"c | ",
 		"c | # Entries added by HostAliases.",
 		"c | 127.0.0.1\tfoo.local\tbar.local")
+	// The pod's own line holds its IP: the file is rewritten in place
+	// once the network is attached, before the container starts.
+	podNet := strings.TrimSuffix(n.net.PodCIDR, "0/24")
+	if !regexp.MustCompile(`(?m)^c \| ` + regexp.QuoteMeta(podNet) + `\d+\tweb\.svc1\.default\.svc\.cluster\.local\tweb$`).MatchString(out) {
+		t.Errorf("no line with the pod IP (%sN) and its names:\n%s", podNet, out)
+	}
 }
 
 // A container over its memory limit is reported OOMKilled, exit 137.
