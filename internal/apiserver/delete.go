@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	metainternalversionscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -94,15 +97,40 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 		s.writeError(w, err)
 		return
 	}
+	// A few at once, as kube-apiserver's --delete-collection-workers lets
+	// it: their writes then share the store's commits.
+	var g errgroup.Group
+	g.SetLimit(deleteCollectionWorkers)
 	for _, obj := range list.Items {
 		m, _ := meta.Accessor(obj)
-		if _, _, err := s.deleteObject(r.Context(), q.res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {
-			s.writeError(w, err)
-			return
-		}
+		g.Go(func() error {
+			if _, _, err := s.deleteObject(r.Context(), q.res, m.GetNamespace(), m.GetName(), opts, dry); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			return nil
+		})
 	}
-	s.writeJSON(w, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+	if err := g.Wait(); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	// As kube-apiserver's registry: the list of what was deleted, as it
+	// was listed.
+	out := q.res.NewList()
+	if err := meta.SetList(out, list.Items); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if la, err := meta.ListAccessor(out); err == nil {
+		la.SetResourceVersion(strconv.FormatUint(list.ResourceVersion, 10))
+	}
+	out.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
+	s.writeJSON(w, http.StatusOK, out)
 }
+
+// deleteCollectionWorkers is how many objects of a collection are deleted
+// at once.
+const deleteCollectionWorkers = 8
 
 // deleteObject deletes one object the API server's way: preconditions,
 // then the kind's Deletion: objects that terminate (namespaces) are marked

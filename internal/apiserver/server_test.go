@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +264,37 @@ func TestServer_CRUDSelectorsPaging(t *testing.T) {
 	}
 	if a, err := pods.Get(ctx, "a", metav1.GetOptions{}); !apierrors.IsNotFound(err) && (err != nil || a.DeletionTimestamp == nil) {
 		t.Errorf("the collection of name a: a is still there (%v)", err)
+	}
+	// A collection's delete answers, as kube-apiserver's, with the list
+	// of what it deleted.
+	var coll []string
+	for i := range 12 {
+		p := testPod(fmt.Sprintf("coll-%02d", i))
+		p.Labels = map[string]string{"set": "coll"}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		coll = append(coll, p.Name)
+	}
+	answer, err := cs.CoreV1().RESTClient().Delete().Namespace("default").Resource("pods").Param("labelSelector", "set=coll").Do(ctx).Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, ok := answer.(*corev1.PodList)
+	if !ok {
+		t.Fatalf("delete collection answered %T, want a PodList", answer)
+	}
+	var deleted []string
+	for _, p := range pl.Items {
+		deleted = append(deleted, p.Name)
+	}
+	if !slices.Equal(deleted, coll) || pl.ResourceVersion == "" {
+		t.Errorf("delete collection answered %v at rv %q, want %v", deleted, pl.ResourceVersion, coll)
+	}
+	for _, n := range coll {
+		if p, err := pods.Get(ctx, n, metav1.GetOptions{}); !apierrors.IsNotFound(err) && (err != nil || p.DeletionTimestamp == nil) {
+			t.Errorf("%s is still there (%v)", n, err)
+		}
 	}
 }
 
