@@ -23,7 +23,7 @@ func benchPod() *corev1.Pod {
 			Name: name, Image: "busybox:1.36", Command: []string{"sh", "-c", "sleep 3600"},
 			Resources:      corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
 			VolumeMounts:   []corev1.VolumeMount{{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
-			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intOrString(8080)}}, PeriodSeconds: 1},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
 		})
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: name, Image: "docker.io/library/busybox:1.36", ImageID: "sha256:0658e3bce4321e1963ce44338be44ecebc8aa865ace55d943c1f2452ae403c8c", Ready: true,
 			ContainerID: "peapod://" + name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}})
@@ -59,5 +59,3 @@ func BenchmarkBolt_UpdatePodStatus(b *testing.B) {
 		}
 	}
 }
-
-func intOrString(port int) intstr.IntOrString { return intstr.FromInt32(int32(port)) }

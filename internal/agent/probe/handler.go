@@ -2,8 +2,9 @@
 // node, as the kubelet's prober and lifecycle packages do: exec inside the
 // container through the runtime; httpGet, tcpSocket and grpc dialled by
 // the node to the pod IP (or, for a pod without one, from a socket made in
-// its network namespace), so images need no curl or nc. Manager runs each probe of a running container on its own timer and
-// keeps the results the agent plans with.
+// its network namespace), so images need no curl or nc. Manager runs each
+// probe of a running container on its own timer and keeps the results the
+// agent plans with.
 package probe
 
 import (
