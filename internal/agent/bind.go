@@ -40,7 +40,7 @@ func (n *Node) bind(ctx context.Context, pod *corev1.Pod) {
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: n.cfg.Name},
 	}
-	err := n.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	err := n.binder.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
 	switch {
 	case err == nil:
 		assumed := pod.DeepCopy()
@@ -63,7 +63,7 @@ func (n *Node) bind(ctx context.Context, pod *corev1.Pod) {
 // unboundExists tells a NotFound for the binding subresource from one for
 // the pod.
 func (n *Node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
-	p, err := n.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	p, err := n.binder.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 	return err == nil && p.UID == pod.UID
 }
 
@@ -72,7 +72,7 @@ func (n *Node) unboundExists(ctx context.Context, pod *corev1.Pod) bool {
 func (n *Node) decide(ctx context.Context, pod *corev1.Pod) schedule.Decision {
 	node, err := n.nodes.Get(n.cfg.Name)
 	if err != nil {
-		node, _ = n.client.CoreV1().Nodes().Get(ctx, n.cfg.Name, metav1.GetOptions{})
+		node, _ = n.binder.CoreV1().Nodes().Get(ctx, n.cfg.Name, metav1.GetOptions{})
 	}
 	all, _ := n.pods.List(labels.Everything())
 	var bound []*corev1.Pod
@@ -117,7 +117,7 @@ func (n *Node) unschedulable(ctx context.Context, pod *corev1.Pod, d schedule.De
 	if !replaced {
 		p.Status.Conditions = append(p.Status.Conditions, cond)
 	}
-	if _, err := n.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+	if _, err := n.binder.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 		if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			n.log.Warn("pod status update failed", "pod", klogName(pod), "err", err)
 		}

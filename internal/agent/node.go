@@ -33,6 +33,7 @@ import (
 type Node struct {
 	cfg       NodeConfig
 	client    kubernetes.Interface
+	binder    kubernetes.Interface // SchedulerClient
 	pods      corelisters.PodLister
 	objects   Objects
 	watched   *watchedObjects // objects when ObjectsPerPod
@@ -172,7 +173,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		cfg.Log = slog.Default()
 	}
 	n := &Node{
-		cfg: cfg, client: cfg.Client, log: cfg.Log.With("node", cfg.Name),
+		cfg: cfg, client: cfg.Client, binder: orClient(cfg.SchedulerClient, cfg.Client), log: cfg.Log.With("node", cfg.Name),
 		shutdown: make(chan struct{}),
 		workers:  map[types.UID]*podWorker{}, finished: map[types.UID]bool{},
 		deleting: map[types.UID]bool{}, binding: map[types.UID]bool{}, assumed: map[types.UID]*corev1.Pod{},
@@ -213,7 +214,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	events := record.NewBroadcaster(record.WithContext(ctx), record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize(cfg.MaxPods)}))
-	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: n.client.CoreV1().Events("")})
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: orClient(cfg.EventClient, n.client).CoreV1().Events("")})
 	defer events.Shutdown()
 	n.kubelet = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.Name})
 	n.scheduler = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "default-scheduler"})
@@ -515,3 +516,11 @@ func klogName(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 // client-go's default, 4096 keys each, is sized for any client; here it
 // kept the keys of ~300 deleted pods, ~10 MiB that nothing reads again.
 func eventCacheSize(maxPods int) int { return max(1024, 8*maxPods) }
+
+// orClient is c, or def if c is nil.
+func orClient(c, def kubernetes.Interface) kubernetes.Interface {
+	if c == nil {
+		return def
+	}
+	return c
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -442,4 +443,45 @@ func TestNode_CollectsOrphanSandboxes(t *testing.T) {
 		return nil
 	})
 	running(t, client, "kept")
+}
+
+// With clients of their own, the binding goes through the scheduler's and
+// the events through the event client: none of them waits behind the
+// node's status writes in one request budget.
+func TestNode_BindsAndRecordsThroughTheirOwnClients(t *testing.T) {
+	client, sched, events := newClient(), newClient(), fake.NewClientset()
+	startNodeWith(t, client, runtimetest.NewFake(), func(c *NodeConfig) {
+		c.Bind, c.SchedulerClient, c.EventClient = true, sched, events
+	})
+	eventually(t, "pod watches", func() error {
+		for _, a := range client.Actions() {
+			if a.GetVerb() == "watch" && a.GetResource().Resource == "pods" {
+				return nil
+			}
+		}
+		return errors.New("no pod watch")
+	})
+	// The scheduler's client has the pod too, so its binding succeeds.
+	for _, c := range []*fake.Clientset{client, sched} {
+		if _, err := c.CoreV1().Pods("default").Create(context.Background(), testPod("web", "app"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := func(c *fake.Clientset, resource, subresource string) bool {
+		for _, a := range c.Actions() {
+			if a.GetVerb() == "create" && a.GetResource().Resource == resource && a.GetSubresource() == subresource {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "a binding by the scheduler's client and its event by the event client", func() error {
+		if !created(sched, "pods", "binding") || !created(events, "events", "") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if created(client, "pods", "binding") || created(client, "events", "") {
+		t.Error("the node's own client bound the pod or wrote an event")
+	}
 }

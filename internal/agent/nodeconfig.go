@@ -15,6 +15,11 @@ type NodeConfig struct {
 	// Client reaches the API server: serve's loopback config, or a real
 	// cluster's.
 	Client kubernetes.Interface
+	// EventClient writes the node's events and SchedulerClient binds
+	// pods (Bind), each with a request budget of its own, as the
+	// kubelet's event client and kube-scheduler have: a busy node's
+	// status writes and events then hold no binding back. nil: Client.
+	EventClient, SchedulerClient kubernetes.Interface
 	// Name is the Node's name; the hostname by default.
 	Name string
 	// Worker holds the mechanisms every pod worker uses (Runtime, Images,

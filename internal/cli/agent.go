@@ -142,8 +142,14 @@ func runAgent(ctx context.Context, g *globals, f *agentFlags, podCIDRSet bool, s
 	if !services && len(clusterDNS) == 0 {
 		clusterDNS = []string{} // no DNS of our own either: it serves Services
 	}
+	// Events through a client of their own, as the kubelet's (its
+	// eventRecordQPS and eventBurst are 50 and 100 too).
+	eventClient, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	nc := agent.NodeConfig{
-		Client: client, Informers: inf, Name: name, InternalIP: f.nodeIP, KubeletPort: int32(f.port),
+		Client: client, EventClient: eventClient, Informers: inf, Name: name, InternalIP: f.nodeIP, KubeletPort: int32(f.port),
 		ObjectsPerPod: true, LeaseDuration: 40 * time.Second,
 	}
 	podNet, stopAgent, err := startNodeAgent(ctx, g, rt, &f.nodeFlags, nc, clusterDNS, start, s)

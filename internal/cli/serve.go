@@ -219,8 +219,19 @@ func runServe(ctx context.Context, g *globals, f *serveFlags, s Streams) error {
 	}
 	defer stopControlPlane()
 
-	// node agent: it leaves its pods running when serve stops.
-	_, stopAgent, err := startNodeAgent(ctx, g, rt, &f.nodeFlags, agent.NodeConfig{Client: client, Informers: inf, Timeline: book, Bind: true}, nil, start, s)
+	// node agent: it leaves its pods running when serve stops. Its events
+	// and its bindings (the scheduler's) each have a client, so a request
+	// budget, of their own, as in a cluster.
+	eventClient, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	schedulerClient, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	nc := agent.NodeConfig{Client: client, EventClient: eventClient, SchedulerClient: schedulerClient, Informers: inf, Timeline: book, Bind: true}
+	_, stopAgent, err := startNodeAgent(ctx, g, rt, &f.nodeFlags, nc, nil, start, s)
 	if err != nil {
 		return err
 	}
