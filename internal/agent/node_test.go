@@ -461,7 +461,18 @@ func TestNode_BindsAndRecordsThroughTheirOwnClients(t *testing.T) {
 		}
 		return errors.New("no pod watch")
 	})
-	// The scheduler's client has the pod too, so its binding succeeds.
+	// The scheduler's client has the node and the pod too, as both
+	// clients reach one API server: the fit is decided on the node (read
+	// through the scheduler's client until the informer has it) and the
+	// binding succeeds.
+	var node *corev1.Node
+	eventually(t, "the node registered", func() (err error) {
+		node, err = client.CoreV1().Nodes().Get(context.Background(), testNode, metav1.GetOptions{})
+		return err
+	})
+	if _, err := sched.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []*fake.Clientset{client, sched} {
 		if _, err := c.CoreV1().Pods("default").Create(context.Background(), testPod("web", "app"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
