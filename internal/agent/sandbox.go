@@ -45,12 +45,13 @@ func (w *worker) setUp(ctx context.Context) error {
 		// With hostNetwork the pod's IP is the node's, as the kubelet has it.
 		w.hostIPs = []string{n.HostIP().String()}
 	}
-	if n == nil || sb.HostNetwork {
+	attach := n != nil && !sb.HostNetwork // an address of the pod's own
+	if !attach {
 		w.podIPs = w.hostIPs
 	}
-	// Without the IP yet, if it is still to come: a container created
-	// meanwhile mounts the files, which networkReady rewrites.
-	if w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS); err != nil || n == nil || sb.HostNetwork {
+	// Written at once, without the IP if it is still to come: a container
+	// created meanwhile mounts the files, which networkReady rewrites.
+	if w.files, err = writePodFiles(w.podDir(), w.pod, sb.Hostname, w.podIPs, w.cfg.ClusterDNS); err != nil || !attach {
 		return err
 	}
 	ch := make(chan attachment, 1)
