@@ -272,6 +272,12 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		reg, err := h.inf.AddEventHandler(h.handler)
 		if err != nil {
+			// The informers end with ctx: one may stop between two of
+			// these, while the first handler's pods already run.
+			n.stop()
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			return err
 		}
 		defer func() { _ = h.inf.RemoveEventHandler(reg) }()
