@@ -116,15 +116,11 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, q *req
 	}
 	// As kube-apiserver's registry: the list of what was deleted, as it
 	// was listed.
-	out := q.res.NewList()
-	if err := meta.SetList(out, list.Items); err != nil {
+	out, err := q.res.list(list.Items, metav1.ListMeta{ResourceVersion: strconv.FormatUint(list.ResourceVersion, 10)})
+	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	if la, err := meta.ListAccessor(out); err == nil {
-		la.SetResourceVersion(strconv.FormatUint(list.ResourceVersion, 10))
-	}
-	out.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
 	s.writeJSON(w, http.StatusOK, out)
 }
 

@@ -170,17 +170,26 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request) {
 		}
 		s.writeJSON(w, http.StatusOK, pl)
 	default:
-		list := q.res.NewList()
-		if err := meta.SetList(list, res.Items); err != nil {
+		list, err := q.res.list(res.Items, lm)
+		if err != nil {
 			s.writeError(w, err)
 			return
 		}
-		if la, err := meta.ListAccessor(list); err == nil {
-			la.SetResourceVersion(lm.ResourceVersion)
-			la.SetContinue(lm.Continue)
-			la.SetRemainingItemCount(lm.RemainingItemCount)
-		}
-		list.GetObjectKind().SetGroupVersionKind(q.res.gvk.GroupVersion().WithKind(q.res.Kind + "List"))
 		s.writeJSON(w, http.StatusOK, list)
 	}
+}
+
+// list is the resource's typed list (PodList…) of items, with lm.
+func (res *resource) list(items []runtime.Object, lm metav1.ListMeta) (runtime.Object, error) {
+	list := res.NewList()
+	if err := meta.SetList(list, items); err != nil {
+		return nil, err
+	}
+	if la, err := meta.ListAccessor(list); err == nil {
+		la.SetResourceVersion(lm.ResourceVersion)
+		la.SetContinue(lm.Continue)
+		la.SetRemainingItemCount(lm.RemainingItemCount)
+	}
+	list.GetObjectKind().SetGroupVersionKind(res.gvk.GroupVersion().WithKind(res.Kind + "List"))
+	return list, nil
 }
