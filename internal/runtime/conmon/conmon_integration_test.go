@@ -96,7 +96,9 @@ func buildRootfs() (string, error) {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	// As in peapod's main: the orphan reaper takes orphans of every PID
+	// namespace (TestIntegration_OrphanOfOurNamespaceIsReaped).
+	code := conmon.RunOffMainThread(m.Run)
 	if rootfsDir != "" {
 		os.RemoveAll(rootfsDir)
 	}

@@ -91,11 +91,10 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &runtimeOut, &runtimeOut
 	}
 	// Kill the process, not crun: crun then reaps it and exits. Were
-	// crun killed first, the process would be orphaned to us (subreaper)
-	// and, unreaped, keep the container's init from ever exiting; so
-	// would, before the PID file is written, crun's helper that joins the
-	// container, a zombie of our own PID namespace that the foreign
-	// reaper leaves to os/exec. So the PID file is waited for a moment.
+	// crun killed first, the process and crun's helper that joins the
+	// container would be orphaned to us (subreaper), left to the orphan
+	// reaper; and a process a runtime no longer watches is one a
+	// container's stop waits for. So the PID file is waited for a moment.
 	cmd.Cancel = func() error {
 		deadline := time.Now().Add(execPidFileWait)
 		for {

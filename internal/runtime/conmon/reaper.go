@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	goruntime "runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +39,7 @@ func (r *Runtime) reap(id string, pid int) {
 	}()
 }
 
-// tracked holds the PIDs a reap goroutine waits for; the foreign reaper
+// tracked holds the PIDs a reap goroutine waits for; the orphan reaper
 // leaves them alone.
 var tracked sync.Map
 
@@ -117,58 +119,79 @@ func openPidfd(pid int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid)), nil
 }
 
-// foreignReaperInterval is the least time between two scans of our
+// orphanReaperInterval is the least time between two scans of our
 // children: a burst of exits (exec probes end every second, per pod) costs
 // one scan, not one per SIGCHLD.
-const foreignReaperInterval = 100 * time.Millisecond
+const orphanReaperInterval = 100 * time.Millisecond
 
-var foreignReaperOnce sync.Once
+var orphanReaperOnce sync.Once
 
-// startForeignReaper reaps, on SIGCHLD, our zombie children that live in
-// another PID namespace. As a subreaper we inherit every orphan of our
-// subtree: a process "crun exec" started in a container becomes ours if
-// crun dies first. Unreaped, it blocks the exit of the container's init
-// (the kernel waits for every task of a dying PID namespace to be reaped).
-// No os/exec child of ours runs in another PID namespace, so reaping these
-// is safe. One per process: SIGCHLD and the children are per process.
-func startForeignReaper() {
-	foreignReaperOnce.Do(func() {
+// mainThreadIdle says the main thread runs nothing but RunOffMainThread's
+// wait, so every child it has was handed to us as an orphan.
+var mainThreadIdle atomic.Bool
+
+// RunOffMainThread runs program on another goroutine and keeps the main
+// thread idle until it returns; main calls it first. As child subreaper we
+// inherit every orphan of our subtree, and the kernel hands each to our
+// first live thread, the main one, while os/exec's children are children
+// of whichever thread forked them. With nothing forking on the main
+// thread, each of its zombie children is an orphan no one else will wait
+// for (the helper of an OCI runtime killed under load, the IPAM plugin of
+// a killed CNI plugin), and the reaper takes them all, not only those
+// from containers' PID namespaces.
+func RunOffMainThread(program func() int) int {
+	goruntime.LockOSThread() // the main goroutine runs on the main thread
+	mainThreadIdle.Store(true)
+	code := make(chan int, 1)
+	go func() { code <- program() }()
+	return <-code
+}
+
+// startOrphanReaper reaps, on SIGCHLD, the zombie orphans handed to us:
+// those of containers' PID namespaces always (a process "crun exec"
+// started becomes ours if crun dies first; unreaped, it blocks the exit of
+// the container's init, as the kernel waits for every task of a dying PID
+// namespace to be reaped), and those of our own namespace too when the
+// main thread is idle (RunOffMainThread); otherwise they could be
+// os/exec's children, which only their Wait may reap. One per process:
+// SIGCHLD and the children are per process.
+func startOrphanReaper() {
+	orphanReaperOnce.Do(func() {
 		self, err := os.ReadFile("/proc/self/status")
 		if err != nil {
-			return // no /proc: no way to tell foreign zombies
+			return // no /proc: no way to tell orphans
 		}
 		depth := nsDepth(self)        // fixed for the life of the process
 		ch := make(chan os.Signal, 1) // a SIGCHLD during a scan queues one more
 		signal.Notify(ch, unix.SIGCHLD)
 		go func() {
 			for range ch {
-				reapForeign(depth)
-				time.Sleep(foreignReaperInterval)
+				reapOrphans(depth, mainThreadIdle.Load())
+				time.Sleep(orphanReaperInterval)
 			}
 		}()
 	})
 }
 
-// reapForeign reads the status of our untracked children only (not of
-// every process on the host) and reaps the zombies among them deeper than
-// depth, ours.
-func reapForeign(depth int) {
+// reapOrphans reads the status of our untracked children only (not of
+// every process on the host) and reaps the orphaned zombies among them.
+func reapOrphans(depth int, anyNamespace bool) {
 	for _, pid := range children() {
 		if _, ok := tracked.Load(pid); ok {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-		if err == nil && foreignZombie(b, depth) {
+		if err == nil && orphanZombie(b, depth, anyNamespace) {
 			var ws unix.WaitStatus
 			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}
 	}
 }
 
-// children lists the children of our main thread. An orphan is handed to
-// the subreaper's first live thread, the main one (the kernel's
-// find_alive_thread; Go never ends it), so every foreign zombie is among
-// them; what the other threads forked (os/exec's children) is not read.
+// children lists the children of our main thread, where the kernel puts
+// every orphan it hands the subreaper (its find_alive_thread starts at the
+// thread group leader, which Go never ends); what the other threads forked
+// (os/exec's children) is not read.
 func children() []int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/children", os.Getpid()))
 	if err != nil {
@@ -188,12 +211,12 @@ func parsePids(b []byte) []int {
 	return pids
 }
 
-// foreignZombie says, from /proc/PID/status, whether the process is a
-// zombie that lives in a PID namespace below ours (at selfDepth: peapod
-// itself may run in a container).
-func foreignZombie(status []byte, selfDepth int) bool {
+// orphanZombie says, from /proc/PID/status, whether a child of the main
+// thread is a zombie to reap: one below our PID namespace (peapod itself
+// may run in a container, at selfDepth), or, with anyNamespace, any.
+func orphanZombie(status []byte, selfDepth int, anyNamespace bool) bool {
 	zombie := bytes.HasPrefix(bytes.TrimSpace(statusField(status, "State")), []byte("Z"))
-	return zombie && nsDepth(status) > selfDepth
+	return zombie && (anyNamespace || nsDepth(status) > selfDepth)
 }
 
 // nsDepth is how many PID namespaces deep a process is, from its status.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -136,11 +137,39 @@ func threads(t *testing.T) int {
 	return 0
 }
 
+// An orphan of our own PID namespace (here a shell's background sleep; on
+// a loaded node, the helper of a "crun exec" killed at its timeout, or the
+// IPAM plugin of a killed CNI plugin) is handed to us as subreaper; with
+// the main thread idle the reaper takes it once it exits. Before, each
+// stayed our zombie for the life of the process.
+func TestIntegration_OrphanOfOurNamespaceIsReaped(t *testing.T) {
+	newEnv(t) // the runtime makes us subreaper and starts the reaper
+	out, err := exec.Command("sh", "-c", "sleep 0.3 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("sleep's PID: %q", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		state := procState(pid)
+		if state == "gone" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphaned sleep %d is still there 10 s later: %s", pid, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // An exec cancelled while the OCI runtime is still joining the container
 // must leave nothing behind: were the runtime killed before it wrote the
 // process's PID file, its helper child in our own PID namespace would be
-// orphaned to us and stay a zombie (the foreign reaper leaves processes of
-// our namespace to os/exec).
+// orphaned to us (the orphan reaper takes it), and the process itself would
+// be one that nothing but a stop of the container ends.
 func TestIntegration_CancelledExecLeavesNoZombie(t *testing.T) {
 	e := newEnv(t)
 	sb := e.sandbox(t, "cancelled")

@@ -9,24 +9,27 @@ import (
 	"time"
 )
 
-func TestForeignZombie(t *testing.T) {
+func TestOrphanZombie(t *testing.T) {
 	for _, c := range []struct {
-		name   string
-		status string
-		depth  int
-		want   bool
+		name         string
+		status       string
+		depth        int
+		anyNamespace bool
+		want         bool
 	}{
-		{"zombie in a container's PID namespace", "Name:\tsleep\nState:\tZ (zombie)\nNSpid:\t4242\t7\n", 1, true},
-		{"zombie in our own PID namespace (an os/exec child: its Wait reaps it)", "State:\tZ (zombie)\nNSpid:\t4242\n", 1, false},
-		{"running in a container", "State:\tS (sleeping)\nNSpid:\t4242\t7\n", 1, false},
-		{"peapod in a container: its own children are one level deep", "State:\tZ (zombie)\nNSpid:\t4242\t9\n", 2, false},
-		{"peapod in a container: a pod's zombie is deeper", "State:\tZ (zombie)\nNSpid:\t4242\t9\t3\n", 2, true},
-		{"no NSpid line (kernel before 4.1)", "State:\tZ (zombie)\n", 1, false},
-		{"empty", "", 1, false},
+		{"zombie in a container's PID namespace", "Name:\tsleep\nState:\tZ (zombie)\nNSpid:\t4242\t7\n", 1, false, true},
+		{"zombie in our own PID namespace, main thread busy (an os/exec child: its Wait reaps it)", "State:\tZ (zombie)\nNSpid:\t4242\n", 1, false, false},
+		{"zombie in our own PID namespace, main thread idle (an orphan: nothing else reaps it)", "State:\tZ (zombie)\nNSpid:\t4242\n", 1, true, true},
+		{"running in a container", "State:\tS (sleeping)\nNSpid:\t4242\t7\n", 1, false, false},
+		{"running in our namespace, main thread idle", "State:\tS (sleeping)\nNSpid:\t4242\n", 1, true, false},
+		{"peapod in a container: its own children are one level deep", "State:\tZ (zombie)\nNSpid:\t4242\t9\n", 2, false, false},
+		{"peapod in a container: a pod's zombie is deeper", "State:\tZ (zombie)\nNSpid:\t4242\t9\t3\n", 2, false, true},
+		{"no NSpid line (kernel before 4.1)", "State:\tZ (zombie)\n", 1, false, false},
+		{"empty", "", 1, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := foreignZombie([]byte(c.status), c.depth); got != c.want {
-				t.Errorf("foreignZombie = %v, want %v", got, c.want)
+			if got := orphanZombie([]byte(c.status), c.depth, c.anyNamespace); got != c.want {
+				t.Errorf("orphanZombie = %v, want %v", got, c.want)
 			}
 		})
 	}

@@ -130,7 +130,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("conmon runtime: set child subreaper: %w", err)
 	}
-	startForeignReaper()
+	startOrphanReaper()
 	r := &Runtime{
 		cfg:         cfg,
 		runtimePath: rtPath,
