@@ -92,9 +92,10 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (int, error
 	}
 	// Kill the process, not crun: crun then reaps it and exits. Were
 	// crun killed first, the process and crun's helper that joins the
-	// container would be orphaned to us (subreaper), left to the orphan
-	// reaper; and a process a runtime no longer watches is one a
-	// container's stop waits for. So the PID file is waited for a moment.
+	// container would be orphaned to us (subreaper): the orphan reaper
+	// takes them once they exit, but the process would run on, watched by
+	// no one, until its container stops. So the PID file is waited for a
+	// moment.
 	cmd.Cancel = func() error {
 		deadline := time.Now().Add(execPidFileWait)
 		for {
