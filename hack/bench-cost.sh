@@ -35,6 +35,9 @@ flags() { # $1: label
 for label in before after; do
 	bin=$1; [ $label = after ] && bin=$2
 	cp "$bin" "$out/peapod-$label"
+	# Out of the page cache, so both map their pages as after a reboot
+	# (see bench.sh).
+	sync "$out/peapod-$label" && dd if="$out/peapod-$label" iflag=nocache count=0 status=none
 	# shellcheck disable=SC2046
 	"$out/peapod-$label" $(flags $label) image load _output/images/busybox >/dev/null
 	# shellcheck disable=SC2046
