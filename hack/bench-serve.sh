@@ -13,10 +13,8 @@ out=_output/bench-serve
 rm -rf "$out" && mkdir -p "$out"
 # Build first so the compiler is not running during the measurements.
 CGO_ENABLED=0 go build -o "$out/peapod" ./cmd/peapod # static, as make build
-# The binary's pages leave the page cache first, so every run maps them as
-# after a reboot: how the file was last written (the linker writes through
-# a shared mapping, cp with write(2)) changes how many pages a fault maps,
-# and so the RSS and PSS read here by up to 11 MiB for the same binary.
+# Out of the page cache, so it maps its pages as after a reboot (see
+# bench.sh).
 sync "$out/peapod" && dd if="$out/peapod" iflag=nocache count=0 status=none
 go build -o "$out/benchserve" ./hack/benchserve
 # The bridge, nftables table and (empty) cgroup roots the runs make
