@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what peapod needs on a Debian machine, idempotently: the OCI
 # runtime and monitor, busybox for the local images, the test registry and
-# the benchmark peer, a headless browser. Then prepares the host (see prepare-host.sh).
+# the benchmark peer, a headless browser. Then builds crun statically (see
+# build-crun.sh) and prepares the host (see prepare-host.sh).
 set -euo pipefail
 
 packages=(
   crun runc conmon            # OCI runtimes and the per-container monitor
+  # what hack/build-crun.sh needs to build crun statically from Debian's source
+  gcc make gperf pkgconf python3 file xz-utils dpkg-dev
+  libcap-dev libseccomp-dev libyajl-dev libgcrypt20-dev libgpg-error-dev
   busybox-static              # the local busybox image
   nginx prometheus-nginx-exporter  # the local nginx and nginx-prometheus-exporter images
   iproute2                    # ip netns / link, used by tests to check for leaks
@@ -35,4 +39,5 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "($staticcheck_version
   (cd / && GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@v$staticcheck_version")
 fi
 
+"$(dirname "$0")/build-crun.sh"
 "$(dirname "$0")/prepare-host.sh"

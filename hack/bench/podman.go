@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"peapod/internal/runtime/conmon"
 )
 
 var podmanErr error // why podman is not compared, if it is not
@@ -59,6 +61,13 @@ func setupPodman() error {
 			return err
 		}
 	}
+	// The peer runs the crun peapod runs (the static build of `make deps`,
+	// hack/build-crun.sh): the ratios then compare the two engines, not two
+	// builds of their OCI runtime.
+	crun, err := conmon.LookRuntime("crun")
+	if err != nil {
+		return err
+	}
 	conf := fmt.Sprintf(`# written by hack/bench: podman's configuration for the benchmark only
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -70,10 +79,13 @@ events_logfile_path = %[1]q
 runtime = "crun"
 tmp_dir = %[2]q
 
+[engine.runtimes]
+crun = [%[4]q]
+
 [network]
 network_backend = "netavark"
 network_config_dir = %[3]q
-`, filepath.Join(p, "events.log"), filepath.Join(p, "tmp"), filepath.Join(p, "networks"))
+`, filepath.Join(p, "events.log"), filepath.Join(p, "tmp"), filepath.Join(p, "networks"), crun)
 	if err := os.WriteFile(filepath.Join(*outDir, "containers.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}

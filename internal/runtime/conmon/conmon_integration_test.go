@@ -494,7 +494,7 @@ func TestIntegration_ExecTtySize(t *testing.T) {
 // status made every observation and every exec probe cost a process, and
 // `crun kill` every stop (issue 14).
 func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
-	real, err := exec.LookPath(ociRuntime())
+	real, err := conmon.LookRuntime(ociRuntime())
 	if err != nil {
 		t.Skip(err)
 	}
@@ -543,7 +543,7 @@ func TestIntegration_StatusWithoutRuntimeState(t *testing.T) {
 // read-only mount, where crun and runc skip copying themselves into a
 // memfd (sealed.go); the host's binary stays writable.
 func TestIntegration_RuntimeRunsReadOnly(t *testing.T) {
-	real, err := exec.LookPath(ociRuntime())
+	real, err := conmon.LookRuntime(ociRuntime())
 	if err != nil {
 		t.Skip(err)
 	}

@@ -32,7 +32,8 @@ type Config struct {
 	// RunRoot holds what dies with the machine: pinned namespaces, the OCI
 	// runtime's --root state, attach sockets. E.g. /run/peapod.
 	RunRoot string
-	// Runtime is "crun" (default), "runc", or a path to either.
+	// Runtime is "crun" (default), "runc", or a path to either; a name is
+	// resolved by LookRuntime.
 	Runtime string
 	// ConmonPath defaults to "conmon" looked up in PATH.
 	ConmonPath string
@@ -91,7 +92,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.CgroupRoot = "peapod"
 	}
 	cfg.CgroupRoot = strings.Trim(cfg.CgroupRoot, "/")
-	rtPath, err := exec.LookPath(cfg.Runtime)
+	rtPath, err := LookRuntime(cfg.Runtime)
 	if err != nil {
 		return nil, fmt.Errorf("OCI runtime %q not found (install crun or runc, or pass --runtime): %w", cfg.Runtime, err)
 	}
