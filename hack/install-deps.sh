@@ -9,7 +9,7 @@ packages=(
   crun runc conmon            # OCI runtimes and the per-container monitor
   # what hack/build-crun.sh needs to build crun statically from Debian's source
   gcc make gperf pkgconf python3 file xz-utils dpkg-dev
-  libcap-dev libseccomp-dev libyajl-dev libgcrypt20-dev libgpg-error-dev
+  libcap-dev libseccomp-dev libyajl-dev
   busybox-static              # the local busybox image
   nginx prometheus-nginx-exporter  # the local nginx and nginx-prometheus-exporter images
   iproute2                    # ip netns / link, used by tests to check for leaks
