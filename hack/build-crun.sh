@@ -15,6 +15,8 @@ set -euo pipefail
 
 dest=/usr/local/libexec/peapod # conmon.LibexecDir
 version=$(dpkg-query -W -f='${Version}' crun)
+# The source of exactly that package (a binNMU's source version has no +bN).
+source_version=$(dpkg-query -W -f='${source:Version}' crun)
 if [ -x "$dest/crun" ] && [ "$(cat "$dest/crun.deb-version" 2>/dev/null)" = "$version" ]; then
   exit 0
 fi
@@ -35,7 +37,7 @@ sed -nE 's/^deb[[:space:]]+(.*)/deb-src \1/p' /etc/apt/sources.list 2>/dev/null 
 aptopts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
   -o "Dir::State::Lists=$apt/lists" -o "APT::Sandbox::User=root")
 apt-get "${aptopts[@]}" update -qq
-(cd "$work/src" && apt-get "${aptopts[@]}" source -qq --only-source crun >/dev/null)
+(cd "$work/src" && apt-get "${aptopts[@]}" source -qq --only-source "crun=$source_version" >/dev/null)
 src=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'crun-*' | head -1)
 [ -n "$src" ] || { echo "build-crun: apt-get source crun unpacked nothing" >&2; exit 1; }
 
