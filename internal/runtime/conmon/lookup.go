@@ -1,7 +1,6 @@
 package conmon
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,8 +19,8 @@ func LookRuntime(name string) (string, error) {
 
 func lookIn(dir, name string) (string, error) {
 	if !strings.Contains(name, "/") {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+		// LookPath checks a path as it checks each PATH entry.
+		if p, err := exec.LookPath(filepath.Join(dir, name)); err == nil {
 			return p, nil
 		}
 	}
